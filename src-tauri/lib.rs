@@ -1,0 +1,15 @@
+//! Malipo's core: everything but the window. The `malipo` CLI, `malipo serve`, the desktop shell and
+//! the tests all call into these modules. Nothing here imports tauri except `desktop`.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod logging;
+pub mod secrets;
+pub mod server;
+pub mod store;
+
+#[cfg(feature = "desktop")]
+pub mod desktop;

@@ -1,0 +1,76 @@
+//! The webhook server: `/healthz` and the webhook routes of the external contract.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::engine::Engine;
+
+pub fn router(engine: Engine) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/webhooks/whatsapp", get(not_configured).post(not_configured))
+        .route("/webhooks/daraja/stk/{token}", post(not_configured))
+        .route("/webhooks/daraja/c2b/{token}/validation", post(not_configured))
+        .route("/webhooks/daraja/c2b/{token}/confirmation", post(not_configured))
+        .with_state(engine)
+}
+
+async fn healthz(State(engine): State<Engine>) -> Response {
+    let store = engine.store.clone();
+    let db_ok = tokio::task::spawn_blocking(move || store.ping()).await.map(|r| r.is_ok()).unwrap_or(false);
+    let body = json!({
+        "status": if db_ok { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "schema": crate::store::schema_version(),
+        "database": if db_ok { "ok" } else { "unavailable" },
+        "daraja": engine.config.daraja.environment,
+    });
+    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+async fn not_configured() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": "not_configured", "message": "this webhook is not configured in this version of Malipo"})),
+    )
+        .into_response()
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
+}
+
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

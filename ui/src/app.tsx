@@ -1,0 +1,77 @@
+import { useState } from "preact/hooks";
+import { api, type AppInfo } from "./api";
+import { useLoad } from "./load";
+import { Dashboard } from "./screens/dashboard";
+import { Invoices } from "./screens/invoices";
+import { Placeholder } from "./screens/placeholder";
+
+export type ScreenId = "dashboard" | "invoices" | "conversations" | "payments" | "reminders" | "reports" | "settings" | "simulator";
+
+export const screens: { id: ScreenId; label: string }[] = [
+  { id: "dashboard", label: "Dashboard" },
+  { id: "invoices", label: "Invoices" },
+  { id: "conversations", label: "Conversations" },
+  { id: "payments", label: "Payments" },
+  { id: "reminders", label: "Reminders" },
+  { id: "reports", label: "Reports" },
+  { id: "settings", label: "Settings" },
+  { id: "simulator", label: "Simulator" },
+];
+
+function Screen(props: { id: ScreenId; info: AppInfo | undefined }) {
+  switch (props.id) {
+    case "dashboard":
+      return <Dashboard info={props.info} />;
+    case "invoices":
+      return <Invoices />;
+    default:
+      return <Placeholder id={props.id} />;
+  }
+}
+
+export function App() {
+  const [current, setCurrent] = useState<ScreenId>("dashboard");
+  const info = useLoad(api.appInfo);
+  const mode = info.data?.daraja_environment;
+  return (
+    <div class="shell">
+      <nav class="sidebar" aria-label="Main">
+        <div class="brand">
+          <span class="logo" aria-hidden="true">M</span>
+          <div>
+            <div class="brand-name">Malipo</div>
+            <div class="merchant">{info.data?.merchant_name ?? ""}</div>
+          </div>
+        </div>
+        <ul>
+          {screens.map((s) => (
+            <li key={s.id}>
+              <button
+                type="button"
+                class={s.id === current ? "nav active" : "nav"}
+                aria-current={s.id === current ? "page" : undefined}
+                onClick={() => setCurrent(s.id)}
+                data-screen={s.id}
+              >
+                {s.label}
+              </button>
+            </li>
+          ))}
+        </ul>
+        {mode && (
+          <div class={`mode mode-${mode}`} title="Where payments go">
+            {mode === "simulator" ? "Simulator mode: no real money moves" : mode === "sandbox" ? "Safaricom sandbox" : "Live payments"}
+          </div>
+        )}
+      </nav>
+      <main class="content" id="main">
+        {info.data?.startup_error && (
+          <div class="error" role="alert">
+            <strong>Malipo could not start its engine.</strong> <span>{info.data.startup_error}</span>
+          </div>
+        )}
+        <Screen id={current} info={info.data} />
+      </main>
+    </div>
+  );
+}
