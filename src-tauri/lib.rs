@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daraja;
 pub mod domain;
 pub mod engine;
 pub mod logging;
