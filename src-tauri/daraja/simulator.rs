@@ -469,6 +469,9 @@ impl SimulatorHandle {
     }
 }
 
+/// A refusal already shaped as Daraja's answer.
+type Refusal = Box<Response>;
+
 struct Sim {
     config: SimulatorConfig,
     state: Mutex<SimState>,
@@ -627,7 +630,7 @@ impl Sim {
         }
     }
 
-    fn check_bearer(&self, headers: &HeaderMap) -> Result<(), Response> {
+    fn check_bearer(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let token = headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "));
         let now = self.now();
         let st = self.lock();
@@ -635,24 +638,24 @@ impl Sim {
         if valid {
             Ok(())
         } else {
-            Err(envelope(StatusCode::NOT_FOUND, "404.001.03", "Invalid Access Token"))
+            Err(Box::new(envelope(StatusCode::NOT_FOUND, "404.001.03", "Invalid Access Token")))
         }
     }
 
     /// Password = base64(shortcode + passkey + Timestamp) for *our* shortcode, Timestamp in Nairobi
     /// time near our clock; anything else is "Wrong credentials", as Daraja says it.
-    fn check_password(&self, business_short_code: &str, password: &str, timestamp: &str) -> Result<(), Response> {
+    fn check_password(&self, business_short_code: &str, password: &str, timestamp: &str) -> Result<(), Refusal> {
         let c = &self.config;
         let near = parse_nairobi_timestamp(timestamp).is_some_and(|t| (t - self.now()).num_seconds().abs() <= TIMESTAMP_TOLERANCE_SECS);
         let expected = stk_password(&c.shortcode, &c.passkey, timestamp);
         if business_short_code == c.shortcode && near && password == expected {
             Ok(())
         } else {
-            Err(envelope(StatusCode::INTERNAL_SERVER_ERROR, "500.001.1001", WRONG_CREDENTIALS))
+            Err(Box::new(envelope(StatusCode::INTERNAL_SERVER_ERROR, "500.001.1001", WRONG_CREDENTIALS)))
         }
     }
 
-    fn accept_push(&self, p: PushFields) -> Result<(Value, PushPlan), Response> {
+    fn accept_push(&self, p: PushFields) -> Result<(Value, PushPlan), Refusal> {
         let mut st = self.lock();
         self.expire_stale(&mut st);
         let now = self.now();
@@ -673,7 +676,7 @@ impl Sim {
         let refuse = |st: &mut SimState, mut record: RecordedPush, status: StatusCode, code: &str, message: &str| {
             record.refused = Some(format!("{code} {message}"));
             st.pushes.push(record);
-            Err(envelope(status, code, message))
+            Err(Box::new(envelope(status, code, message)))
         };
         if st.txns.values().any(|t| t.phone == p.phone && t.outcome.is_none()) {
             return refuse(&mut st, record, StatusCode::INTERNAL_SERVER_ERROR, "500.001.1001", LOCKED_MESSAGE);
@@ -941,7 +944,7 @@ fn validate_push(v: &Value) -> Result<PushFields, &'static str> {
 
 async fn stk_push(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refusal) = sim.check_bearer(&headers) {
-        return refusal;
+        return *refusal;
     }
     let Some(v) = json_object(&body) else { return invalid_payload() };
     let fields = match validate_push(&v) {
@@ -964,10 +967,10 @@ async fn stk_push(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
             checkout_request_id: None,
             refused: Some(format!("500.001.1001 {WRONG_CREDENTIALS}")),
         });
-        return refusal;
+        return *refusal;
     }
     match sim.accept_push(fields) {
-        Err(refusal) => refusal,
+        Err(refusal) => *refusal,
         Ok((answer, PushPlan::Http500 { .. })) => {
             drop(answer);
             envelope(StatusCode::INTERNAL_SERVER_ERROR, "500.003.1001", "Internal Server Error")
@@ -982,7 +985,7 @@ async fn stk_push(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
 
 async fn stk_query(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refusal) = sim.check_bearer(&headers) {
-        return refusal;
+        return *refusal;
     }
     let Some(v) = json_object(&body) else { return invalid_payload() };
     let Some(business_short_code) = digits(&v, "BusinessShortCode") else { return invalid_field("BusinessShortCode") };
@@ -992,7 +995,7 @@ async fn stk_query(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes)
         return invalid_field("CheckoutRequestID");
     };
     if let Err(refusal) = sim.check_password(&business_short_code, &password, &timestamp) {
-        return refusal;
+        return *refusal;
     }
     let mut st = sim.lock();
     sim.expire_stale(&mut st);
@@ -1022,7 +1025,7 @@ async fn stk_query(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes)
 
 async fn register_urls(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refusal) = sim.check_bearer(&headers) {
-        return refusal;
+        return *refusal;
     }
     let Some(v) = json_object(&body) else { return invalid_payload() };
     if digits(&v, "ShortCode").as_deref() != Some(sim.config.shortcode.as_str()) {
@@ -1041,7 +1044,7 @@ async fn register_urls(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: By
 /// Daraja's sandbox `c2b/v1/simulate`: a customer pays the shortcode.
 async fn c2b_simulate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refusal) = sim.check_bearer(&headers) {
-        return refusal;
+        return *refusal;
     }
     let Some(v) = json_object(&body) else { return invalid_payload() };
     if digits(&v, "ShortCode").as_deref() != Some(sim.config.shortcode.as_str()) {
