@@ -8,9 +8,14 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use crate::app::App;
 use crate::config::Config;
+use crate::domain::{Kes, Msisdn};
 use crate::engine::Engine;
-use crate::store::invoices;
+use crate::payments::attempt::{self, State};
+use crate::payments::repo;
+use crate::payments::ledger;
+use crate::store::{invoices, StoreError};
 
 #[derive(Parser, Debug)]
 #[command(name = "malipo", version, about = "Get paid: invoices, WhatsApp reminders and an M-Pesa payment agent")]
@@ -66,10 +71,15 @@ pub enum Command {
     /// Send an M-Pesa STK push for an invoice (merchant-initiated).
     RequestPayment {
         invoice: String,
+        /// Default: the invoice's balance.
         #[arg(long)]
         amount: Option<String>,
+        /// Default: the customer's number.
         #[arg(long)]
         phone: Option<String>,
+        /// Return once the prompt is sent instead of waiting for the customer.
+        #[arg(long)]
+        no_wait: bool,
     },
 }
 
@@ -125,10 +135,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Invoices { json } => list_invoices(config, json),
         Command::Relay => not_available("relay"),
         Command::Import { .. } => not_available("import"),
-        Command::Payments { .. } => not_available("payments"),
+        Command::Payments { json } => list_payments(config, json),
         Command::Report { .. } => not_available("report"),
-        Command::Understand { .. } => not_available("understand"),
-        Command::RequestPayment { .. } => not_available("request-payment"),
+        Command::Understand { batch, text } => understand_cmd(&config, batch, text),
+        Command::RequestPayment { invoice, amount, phone, no_wait } => request_payment(config, &invoice, amount, phone, no_wait),
     }
 }
 
@@ -137,18 +147,103 @@ fn serve(config: Config) -> Result<(), CliError> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listen = config.listen;
-        // Headless: secrets come from the environment only.
-        let engine = Engine::open(config, crate::clock::system(), Arc::new(crate::secrets::EnvSecrets))?;
         let listener = crate::server::bind(listen).await.map_err(|e| CliError::from(format!("cannot listen on {listen}: {e}")))?;
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, database = %engine.store.path().display(), "malipo serve started");
+        // Headless: secrets come from the environment only.
+        let engine = Engine::open(config, crate::clock::system(), Arc::new(crate::secrets::EnvSecrets))?;
+        let app = App::start(engine, &format!("http://{addr}")).await?;
+        app.spawn_workers();
+        tracing::info!(%addr, database = %app.engine.store.path().display(), "malipo serve started");
         // Tests and scripts read the bound address (port 0 picks a free one) from this line.
         println!("Malipo listening on http://{addr}");
         std::io::stdout().flush()?;
-        crate::server::serve(listener, engine, crate::server::shutdown_signal()).await?;
+        let stopping = app.clone();
+        crate::server::serve(listener, &app, async move {
+            crate::server::shutdown_signal().await;
+            stopping.shutdown();
+        })
+        .await?;
         tracing::info!("malipo serve stopped");
         Ok(())
     })
+}
+
+fn list_payments(config: Config, json: bool) -> Result<(), CliError> {
+    let engine = open_engine(config)?;
+    let (attempts, ledger) = engine.store.read(|c| Ok((repo::views(c)?, ledger::list(c)?)))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "attempts": attempts, "ledger": ledger }))?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "Payments received")?;
+    if ledger.is_empty() {
+        writeln!(out, "  none yet")?;
+    }
+    for l in &ledger {
+        writeln!(
+            out,
+            "  {:<12} {:>12} {:<12} {:<14} {}",
+            l.receipt.as_deref().unwrap_or("(pending)"),
+            l.amount.to_string(),
+            l.source,
+            l.invoice_number.as_deref().unwrap_or("-"),
+            l.paid_at
+        )?;
+    }
+    writeln!(out, "\nM-Pesa prompts (STK push)")?;
+    if attempts.is_empty() {
+        writeln!(out, "  none yet")?;
+    }
+    for a in &attempts {
+        writeln!(out, "  #{:<5} {:<14} {:>12} {:<13} {:<13} {}", a.id, a.invoice_number, a.amount.to_string(), a.phone, a.state.as_str(), a.detail)?;
+    }
+    Ok(())
+}
+
+fn request_payment(config: Config, invoice: &str, amount: Option<String>, phone: Option<String>, no_wait: bool) -> Result<(), CliError> {
+    let _logs = crate::logging::init(Some(&config.log_dir));
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let local_url = format!("http://{}", config.listen);
+        let engine = open_engine(config)?;
+        let reference = invoice.to_string();
+        let inv = engine.store.read(|c| invoices::by_number(c, &reference)?.ok_or_else(|| StoreError::NotFound(format!("invoice {reference}"))))?;
+        let amount = amount.map(|a| Kes::parse(&a)).transpose()?;
+        let phone = phone.map(|p| Msisdn::parse(&p)).transpose()?;
+        let app = App::start(engine, &local_url).await?;
+        let attempt = app.payments.request_for_invoice(inv.id, amount, phone).await.map_err(|e| CliError { message: e.to_string(), code: 1 })?;
+        let (phone, amount) = (Msisdn::parse(&attempt.phone)?, attempt.amount);
+        println!("Asked {phone} to pay {amount} for {} on their phone (attempt #{}: {}).", inv.number, attempt.id, attempt.state.as_str());
+        if no_wait || attempt.state.is_final() {
+            return finish(&attempt);
+        }
+        println!("Waiting for the customer (up to 6 minutes)…");
+        let id = attempt.id;
+        loop {
+            app.payments.poll_due().await.map_err(|e| CliError::from(e.to_string()))?;
+            let a = app.engine.store.read(|c| repo::get(c, id))?;
+            if a.state.is_final() {
+                return finish(&a);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    })
+}
+
+fn finish(a: &repo::Attempt) -> Result<(), CliError> {
+    match a.state {
+        State::Paid => {
+            println!("Paid: {} (M-Pesa receipt {}).", a.amount, a.receipt.as_deref().unwrap_or("pending"));
+            Ok(())
+        }
+        s if s.in_flight() => Ok(()),
+        s => Err(CliError {
+            message: format!("not paid: {} ({})", s.as_str(), a.result_code.map(attempt::describe).unwrap_or("no answer")),
+            code: 3,
+        }),
+    }
 }
 
 fn list_invoices(config: Config, json: bool) -> Result<(), CliError> {
@@ -177,6 +272,31 @@ fn list_invoices(config: Config, json: bool) -> Result<(), CliError> {
             i.status.as_str()
         )?;
     }
+    Ok(())
+}
+
+/// `malipo understand`: one JSON object a line, for a message given as an argument or, with `--batch`,
+/// for each line of standard input. Dates resolve in the merchant's timezone.
+fn understand_cmd(config: &Config, batch: bool, text: Option<String>) -> Result<(), CliError> {
+    use std::io::BufRead;
+    let today = chrono::Utc::now().with_timezone(&config.timezone).date_naive();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut emit = |line: &str| -> Result<(), CliError> {
+        serde_json::to_writer(&mut out, &crate::understand::understand(line, today))?;
+        writeln!(out)?;
+        Ok(())
+    };
+    match (batch, text) {
+        (false, Some(t)) => emit(&t)?,
+        (true, None) => {
+            for line in std::io::stdin().lock().lines() {
+                emit(&line?)?;
+            }
+        }
+        (true, Some(_)) => return Err(CliError { message: "give either TEXT or --batch (lines on standard input), not both".into(), code: 2 }),
+        (false, None) => return Err(CliError { message: "give the message to understand, or --batch to read lines from standard input".into(), code: 2 }),
+    }
+    out.flush()?;
     Ok(())
 }
 

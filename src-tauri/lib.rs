@@ -1,6 +1,8 @@
 //! Malipo's core: everything but the window. The `malipo` CLI, `malipo serve`, the desktop shell and
 //! the tests all call into these modules. Nothing here imports tauri except `desktop`.
 
+pub mod agent;
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -8,9 +10,11 @@ pub mod daraja;
 pub mod domain;
 pub mod engine;
 pub mod logging;
+pub mod payments;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod understand;
 
 #[cfg(feature = "desktop")]
 pub mod desktop;

@@ -6,20 +6,19 @@ use std::net::SocketAddr;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::app::App;
 use crate::engine::Engine;
 
-pub fn router(engine: Engine) -> Router {
+pub fn router(app: &App) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .with_state(app.engine.clone())
         .route("/webhooks/whatsapp", get(not_configured).post(not_configured))
-        .route("/webhooks/daraja/stk/{token}", post(not_configured))
-        .route("/webhooks/daraja/c2b/{token}/validation", post(not_configured))
-        .route("/webhooks/daraja/c2b/{token}/confirmation", post(not_configured))
-        .with_state(engine)
+        .merge(crate::payments::webhooks::router(app.daraja_webhooks.clone()))
 }
 
 async fn healthz(State(engine): State<Engine>) -> Response {
@@ -45,8 +44,8 @@ async fn not_configured() -> Response {
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
+pub async fn serve(listener: tokio::net::TcpListener, app: &App, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
 }
 
 pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {

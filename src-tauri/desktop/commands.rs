@@ -5,7 +5,9 @@ use serde::Serialize;
 use tauri::State;
 
 use super::AppState;
+use crate::domain::Kes;
 use crate::engine::Engine;
+use crate::payments::{ledger, repo, PaymentError};
 use crate::store::{invoices, StoreError};
 
 #[derive(Debug, Serialize)]
@@ -27,7 +29,7 @@ impl From<StoreError> for ApiError {
 }
 
 fn engine<'a>(state: &'a State<'_, AppState>) -> Result<&'a Engine, ApiError> {
-    state.engine.as_ref().ok_or_else(|| ApiError {
+    state.app.as_ref().map(|a| &a.engine).ok_or_else(|| ApiError {
         code: "engine_unavailable",
         message: state.startup_error.clone().unwrap_or_else(|| "the engine is not running".into()),
     })
@@ -47,7 +49,7 @@ pub struct AppInfo {
 
 #[tauri::command]
 pub fn app_info(state: State<'_, AppState>) -> AppInfo {
-    let config = state.engine.as_ref().map(|e| e.config.clone());
+    let config = state.app.as_ref().map(|a| a.engine.config.clone());
     AppInfo {
         version: env!("CARGO_PKG_VERSION"),
         merchant_name: config.as_ref().map(|c| c.merchant_name.clone()),
@@ -64,4 +66,47 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
 #[tauri::command]
 pub async fn list_invoices(state: State<'_, AppState>) -> Result<Vec<invoices::Invoice>, ApiError> {
     Ok(engine(&state)?.store.read_async(invoices::list).await?)
+}
+
+fn running<'a>(state: &'a State<'_, AppState>) -> Result<&'a crate::app::App, ApiError> {
+    state.app.as_ref().ok_or_else(|| ApiError {
+        code: "engine_unavailable",
+        message: state.startup_error.clone().unwrap_or_else(|| "the engine is not running".into()),
+    })
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(e: PaymentError) -> Self {
+        ApiError { code: e.code(), message: e.to_string() }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaymentsView {
+    attempts: Vec<repo::AttemptView>,
+    ledger: Vec<ledger::LedgerEntry>,
+}
+
+#[tauri::command]
+pub async fn list_payments(state: State<'_, AppState>) -> Result<PaymentsView, ApiError> {
+    let (attempts, ledger) = engine(&state)?.store.read_async(|c| Ok((repo::views(c)?, ledger::list(c)?))).await?;
+    Ok(PaymentsView { attempts, ledger })
+}
+
+#[tauri::command]
+pub async fn payment_timeline(state: State<'_, AppState>, attempt_id: i64) -> Result<Vec<repo::EventRow>, ApiError> {
+    Ok(engine(&state)?.store.read_async(move |c| repo::events(c, attempt_id)).await?)
+}
+
+/// "Request payment": an STK push to the customer for the invoice (amount defaults to the balance).
+#[tauri::command]
+pub async fn request_payment(state: State<'_, AppState>, invoice_id: i64, amount: Option<i64>) -> Result<repo::AttemptView, ApiError> {
+    let app = running(&state)?;
+    let amount = amount
+        .map(Kes::positive)
+        .transpose()
+        .map_err(|e| ApiError { code: "invalid", message: e.to_string() })?;
+    let attempt = app.payments.request_for_invoice(invoice_id, amount, None).await?;
+    let views = app.engine.store.read_async(repo::views).await?;
+    views.into_iter().find(|v| v.id == attempt.id).ok_or_else(|| ApiError { code: "not_found", message: "attempt vanished".into() })
 }

@@ -7,19 +7,44 @@ use std::sync::Arc;
 
 use tauri::Manager;
 
+use std::net::SocketAddr;
+
+use crate::app::App;
 use crate::config::Config;
 use crate::engine::Engine;
 
 /// What the window needs to know about the engine, including why it could not start.
 pub struct AppState {
-    pub engine: Option<Engine>,
+    pub app: Option<App>,
     pub startup_error: Option<String>,
-    pub webhook_addr: Option<std::net::SocketAddr>,
+    pub webhook_addr: Option<SocketAddr>,
 }
 
-fn start_engine() -> Result<Engine, String> {
-    let config = Config::load(None).map_err(|e| e.to_string())?;
-    Engine::open(config, crate::clock::system(), Arc::new(crate::secrets::KeyringSecrets::new())).map_err(|e| e.to_string())
+/// Opens the store, starts the services and the webhook server. The configured port may be taken
+/// (say `malipo serve` runs too): then a free one is used, since payments complete by polling anyway.
+fn start_engine() -> Result<(App, SocketAddr), String> {
+    tauri::async_runtime::block_on(async {
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(listen = %config.listen, error = %e, "webhook port busy; using a free one");
+                tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| e.to_string())?
+            }
+        };
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let engine = Engine::open(config, crate::clock::system(), Arc::new(crate::secrets::KeyringSecrets::new())).map_err(|e| e.to_string())?;
+        let app = App::start(engine, &format!("http://{addr}")).await.map_err(|e| e.to_string())?;
+        app.spawn_workers();
+        let server_app = app.clone();
+        tokio::spawn(async move {
+            let stop = server_app.stopped();
+            if let Err(e) = crate::server::serve(listener, &server_app, stop).await {
+                tracing::error!(error = %e, "webhook server stopped");
+            }
+        });
+        Ok((app, addr))
+    })
 }
 
 pub fn run() {
@@ -37,47 +62,61 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_updater::Builder::new().build())
         .setup(|app| {
-            let (engine, startup_error) = match start_engine() {
-                Ok(e) => (Some(e), None),
+            let state = match start_engine() {
+                Ok((running, addr)) => AppState { app: Some(running), startup_error: None, webhook_addr: Some(addr) },
                 Err(e) => {
                     tracing::error!(error = %e, "the engine could not start");
-                    (None, Some(e))
+                    AppState { app: None, startup_error: Some(e), webhook_addr: None }
                 }
             };
-            let webhook_addr = match &engine {
-                Some(engine) => start_webhook_server(engine.clone()),
-                None => None,
-            };
-            app.manage(AppState { engine, startup_error, webhook_addr });
+            if let Some(running) = &state.app {
+                forward_payment_updates(app.handle().clone(), running);
+            }
+            app.manage(state);
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![commands::app_info, commands::list_invoices])
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_invoices,
+            commands::list_payments,
+            commands::payment_timeline,
+            commands::request_payment
+        ])
         .run(tauri::generate_context!())
         .expect("error while running the Malipo window");
 }
 
-/// The same webhook server `malipo serve` runs, on the configured address. A busy port (say `malipo
-/// serve` is already running) is reported in the app, not fatal: payments still complete by polling.
-fn start_webhook_server(engine: Engine) -> Option<std::net::SocketAddr> {
-    let listen = engine.config.listen;
-    let std_listener = match std::net::TcpListener::bind(listen) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(%listen, error = %e, "webhook server not started");
-            return None;
-        }
-    };
-    let addr = std_listener.local_addr().ok();
-    let _ = std_listener.set_nonblocking(true);
+
+/// Every payment change reaches the window as a `payment-updated` event (screens refresh without a
+/// reload), and money received raises an OS notification.
+fn forward_payment_updates(handle: tauri::AppHandle, app: &App) {
+    use tauri::Emitter;
+    let mut updates = app.payments.subscribe();
+    let store = app.engine.store.clone();
     tauri::async_runtime::spawn(async move {
-        match tokio::net::TcpListener::from_std(std_listener) {
-            Ok(listener) => {
-                if let Err(e) = crate::server::serve(listener, engine, std::future::pending()).await {
-                    tracing::error!(error = %e, "webhook server stopped");
-                }
+        loop {
+            let update = match updates.recv().await {
+                Ok(u) => u,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            };
+            let _ = handle.emit("payment-updated", &update);
+            if let (Some(amount), Some(invoice_id)) = (update.credited, update.invoice_id) {
+                let invoice = store.read_async(move |c| crate::store::invoices::get(c, invoice_id)).await.ok();
+                notify_payment(amount, invoice.as_ref(), update.receipt.as_deref());
             }
-            Err(e) => tracing::error!(error = %e, "webhook server not started"),
         }
     });
-    addr
+}
+
+/// "Payment received: KES 2,500 from Wanjiku Kamau for INV-1042".
+fn notify_payment(amount: crate::domain::Kes, invoice: Option<&crate::store::invoices::Invoice>, receipt: Option<&str>) {
+    let body = match invoice {
+        Some(i) => format!("{amount} from {} for {}{}", i.customer_name, i.number, receipt.map(|r| format!(" (M-Pesa {r})")).unwrap_or_default()),
+        None => format!("{amount}"),
+    };
+    let result = notify_rust::Notification::new().appname("Malipo").summary("Payment received").body(&body).show();
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not show the payment notification");
+    }
 }

@@ -1,5 +1,6 @@
 // The one typed layer over Tauri's IPC. Screens call these functions, never `invoke` directly.
 import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 
 export type InvoiceStatus = "open" | "partially_paid" | "paid" | "disputed" | "cancelled" | "written_off";
 
@@ -45,7 +46,79 @@ export function errorMessage(e: unknown): string {
   return String(e);
 }
 
+export type AttemptState =
+  | "pending"
+  | "sending"
+  | "pushed"
+  | "unknown"
+  | "paid"
+  | "failed"
+  | "cancelled"
+  | "timed_out"
+  | "rejected"
+  | "needs_review";
+
+export interface Attempt {
+  id: number;
+  invoice_id: number;
+  invoice_number: string;
+  /** Masked. */
+  phone: string;
+  amount: number;
+  origin: "chat" | "merchant";
+  state: AttemptState;
+  result_code: number | null;
+  receipt: string | null;
+  detail: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface LedgerEntry {
+  id: number;
+  receipt: string | null;
+  source: "stk_chat" | "stk_merchant" | "c2b" | "manual";
+  invoice_number: string | null;
+  customer_name: string | null;
+  attempt_id: number | null;
+  amount: number;
+  applied: number;
+  credit: number;
+  reference: string;
+  paid_at: string;
+}
+
+export interface PaymentsView {
+  attempts: Attempt[];
+  ledger: LedgerEntry[];
+}
+
+export interface PaymentEvent {
+  from_state: string | null;
+  to_state: string;
+  cause: string;
+  detail: string;
+  at: string;
+}
+
+export interface PaymentUpdate {
+  attempt_id: number | null;
+  invoice_id: number | null;
+  state: AttemptState | null;
+  credited: number | null;
+  receipt: string | null;
+  invoice_paid: boolean;
+  correction: boolean;
+  detail: string;
+}
+
 export const api = {
   appInfo: () => invoke<AppInfo>("app_info"),
   listInvoices: () => invoke<Invoice[]>("list_invoices"),
+  listPayments: () => invoke<PaymentsView>("list_payments"),
+  paymentTimeline: (attemptId: number) => invoke<PaymentEvent[]>("payment_timeline", { attemptId }),
+  requestPayment: (invoiceId: number, amount?: number) => invoke<Attempt>("request_payment", { invoiceId, amount: amount ?? null }),
+  /** Called on every payment change; returns the function that stops listening. */
+  onPaymentUpdated: (handler: (u: PaymentUpdate) => void): Promise<UnlistenFn> =>
+    listen<PaymentUpdate>("payment-updated", (e) => handler(e.payload)),
 };

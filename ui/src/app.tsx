@@ -3,6 +3,7 @@ import { api, type AppInfo } from "./api";
 import { useLoad } from "./load";
 import { Dashboard } from "./screens/dashboard";
 import { Invoices } from "./screens/invoices";
+import { Payments } from "./screens/payments";
 import { Placeholder } from "./screens/placeholder";
 
 export type ScreenId = "dashboard" | "invoices" | "conversations" | "payments" | "reminders" | "reports" | "settings" | "simulator";
@@ -24,6 +25,8 @@ function Screen(props: { id: ScreenId; info: AppInfo | undefined }) {
       return <Dashboard info={props.info} />;
     case "invoices":
       return <Invoices />;
+    case "payments":
+      return <Payments />;
     default:
       return <Placeholder id={props.id} />;
   }

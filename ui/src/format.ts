@@ -41,3 +41,31 @@ const statusLabels: Record<string, string> = {
 export function statusLabel(status: string): string {
   return statusLabels[status] ?? status;
 }
+
+const attemptLabels: Record<string, string> = {
+  pending: "Waiting to send",
+  sending: "Sending",
+  pushed: "Prompt on phone",
+  unknown: "Checking",
+  paid: "Paid",
+  failed: "Failed",
+  cancelled: "Cancelled",
+  timed_out: "No answer",
+  rejected: "Refused by M-Pesa",
+  needs_review: "Needs review",
+};
+
+export function attemptLabel(state: string): string {
+  return attemptLabels[state] ?? state;
+}
+
+const sourceLabels: Record<string, string> = {
+  stk_chat: "Chat (M-Pesa prompt)",
+  stk_merchant: "Requested by you",
+  c2b: "Paybill / till",
+  manual: "Cash or bank",
+};
+
+export function sourceLabel(source: string): string {
+  return sourceLabels[source] ?? source;
+}

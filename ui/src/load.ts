@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { errorMessage } from "./api";
+import { api, errorMessage } from "./api";
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -27,4 +27,20 @@ export function useLoad<T>(fetcher: () => Promise<T>): Loaded<T> {
   }, [tick]);
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { data, error, loading, reload };
+}
+
+/** Reloads whenever a payment changes, so screens stay live without a manual refresh. */
+export function useReloadOnPayments(reload: () => void) {
+  useEffect(() => {
+    let stop: (() => void) | undefined;
+    let cancelled = false;
+    api
+      .onPaymentUpdated(() => reload())
+      .then((unlisten) => (cancelled ? unlisten() : (stop = unlisten)))
+      .catch(() => undefined);
+    return () => {
+      cancelled = true;
+      stop?.();
+    };
+  }, [reload]);
 }

@@ -1,8 +1,8 @@
 import { useMemo, useState } from "preact/hooks";
-import { api, type Invoice } from "../api";
+import { api, errorMessage, type Invoice } from "../api";
 import { Empty, ErrorBox, Loading } from "../components";
 import { day, kes, statusLabel } from "../format";
-import { useLoad } from "../load";
+import { useLoad, useReloadOnPayments } from "../load";
 
 const filters = ["all", "open", "partially_paid", "paid", "disputed"] as const;
 type Filter = (typeof filters)[number];
@@ -16,8 +16,39 @@ export function filterInvoices(rows: Invoice[], query: string, filter: Filter): 
   );
 }
 
+/** "Request payment": sends the customer an M-Pesa prompt for the balance. */
+function RequestPayment(props: { invoice: Invoice }) {
+  const [busy, setBusy] = useState(false);
+  const [message, setMessage] = useState<string>();
+  const ask = async () => {
+    setBusy(true);
+    setMessage(undefined);
+    try {
+      const attempt = await api.requestPayment(props.invoice.id);
+      setMessage(`Prompt sent to ${attempt.phone}`);
+    } catch (e) {
+      setMessage(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div>
+      <button type="button" class="small" disabled={busy} onClick={ask} aria-label={`Request payment for ${props.invoice.number}`}>
+        {busy ? "Sending…" : "Request payment"}
+      </button>
+      {message && (
+        <div class="sub" role="status">
+          {message}
+        </div>
+      )}
+    </div>
+  );
+}
+
 export function Invoices() {
   const invoices = useLoad(api.listInvoices);
+  useReloadOnPayments(invoices.reload);
   const [query, setQuery] = useState("");
   const [filter, setFilter] = useState<Filter>("all");
   const shown = useMemo(() => filterInvoices(invoices.data ?? [], query, filter), [invoices.data, query, filter]);
@@ -56,6 +87,7 @@ export function Invoices() {
               <th class="num">Balance</th>
               <th>Due</th>
               <th>Status</th>
+              <th />
             </tr>
           </thead>
           <tbody>
@@ -72,6 +104,7 @@ export function Invoices() {
                 <td>
                   <span class={`status status-${i.status}`}>{statusLabel(i.status)}</span>
                 </td>
+                <td>{(i.status === "open" || i.status === "partially_paid") && i.customer_phone && <RequestPayment invoice={i} />}</td>
               </tr>
             ))}
           </tbody>

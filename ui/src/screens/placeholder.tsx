@@ -3,7 +3,6 @@ import type { ScreenId } from "../app";
 
 const coming: Record<string, [string, string]> = {
   conversations: ["Conversations", "Customer chats with the payment agent will appear here."],
-  payments: ["Payments", "M-Pesa payments and STK push attempts will appear here."],
   reminders: ["Reminders", "Your reminder schedule and the next week's sends will appear here."],
   reports: ["Reports", "Collection rate, days to pay and what makes customers pay will appear here."],
   settings: ["Settings", "M-Pesa (Daraja) and WhatsApp connections will be set here."],

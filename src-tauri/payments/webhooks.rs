@@ -1,0 +1,171 @@
+//! Daraja's webhooks: the STK callback and C2B validation/confirmation. Callbacks are not signed, so
+//! the path carries an unguessable token (compared in constant time); every event is persisted and
+//! deduplicated before it is acknowledged, and processed after.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::Payments;
+use crate::daraja::callback::{parse_c2b, parse_stk_callback};
+use crate::store::{ts, Store};
+
+#[derive(Clone)]
+pub struct DarajaWebhooks {
+    pub store: Store,
+    pub payments: Payments,
+    pub token: String,
+}
+
+pub fn router(state: DarajaWebhooks) -> Router {
+    Router::new()
+        .route("/webhooks/daraja/stk/{token}", post(stk_callback))
+        .route("/webhooks/daraja/c2b/{token}/validation", post(c2b_validation))
+        .route("/webhooks/daraja/c2b/{token}/confirmation", post(c2b_confirmation))
+        .with_state(state)
+}
+
+fn token_ok(state: &DarajaWebhooks, given: &str) -> bool {
+    given.len() == state.token.len() && bool::from(given.as_bytes().ct_eq(state.token.as_bytes()))
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response()
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"ResultCode": 1, "ResultDesc": message}))).into_response()
+}
+
+/// Stores the raw event once. Returns its row id, or None if it was already stored (a duplicate).
+async fn persist(store: &Store, source: &'static str, external_id: String, payload: Bytes, now: chrono::DateTime<chrono::Utc>) -> crate::store::Result<Option<i64>> {
+    let body = String::from_utf8_lossy(&payload).into_owned();
+    store
+        .write_async(move |tx| {
+            let n = tx.execute(
+                "INSERT INTO inbound_events (source, external_id, payload, received_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (source, external_id) DO NOTHING",
+                (source, &external_id, body, ts(now)),
+            )?;
+            Ok((n == 1).then(|| tx.last_insert_rowid()))
+        })
+        .await
+}
+
+async fn mark_processed(store: &Store, id: i64, error: Option<String>, now: chrono::DateTime<chrono::Utc>) {
+    let r = store
+        .write_async(move |tx| {
+            match error {
+                None => tx.execute("UPDATE inbound_events SET processed_at = ?1, attempts = attempts + 1, error = NULL WHERE id = ?2", (ts(now), id))?,
+                Some(e) => tx.execute("UPDATE inbound_events SET attempts = attempts + 1, error = ?1 WHERE id = ?2", (e, id))?,
+            };
+            Ok(())
+        })
+        .await;
+    if let Err(e) = r {
+        tracing::error!(event = id, error = %e, "could not mark inbound event");
+    }
+}
+
+/// Stores the raw event once, then processes it. A duplicate is acknowledged without processing;
+/// a processing failure leaves the event stored and unprocessed for `process_pending`.
+/// Returns a response only when the event could not be stored (Daraja should retry).
+async fn receive<F: std::future::Future<Output = Result<(), super::PaymentError>>>(
+    state: &DarajaWebhooks,
+    source: &'static str,
+    external_id: String,
+    body: Bytes,
+    process: impl FnOnce() -> F,
+) -> Option<Response> {
+    let now = state.payments.clock().now();
+    match persist(&state.store, source, external_id, body, now).await {
+        Ok(Some(id)) => {
+            let result = process().await.err().map(|e| e.to_string());
+            mark_processed(&state.store, id, result, now).await;
+            None
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(source, error = %e, "could not store a Daraja event");
+            Some((StatusCode::SERVICE_UNAVAILABLE, "try again").into_response())
+        }
+    }
+}
+
+async fn stk_callback(State(state): State<DarajaWebhooks>, Path(token): Path<String>, body: Bytes) -> Response {
+    if !token_ok(&state, &token) {
+        return not_found();
+    }
+    let cb = match parse_stk_callback(&body) {
+        Ok(cb) => cb,
+        Err(e) => return bad_request(e.to_string()),
+    };
+    let checkout = cb.checkout_request_id.clone();
+    let payments = state.payments.clone();
+    receive(&state, "daraja_stk", checkout, body, || payments.on_stk_callback(cb))
+        .await
+        .unwrap_or_else(|| Json(json!({"ResultCode": 0, "ResultDesc": "Accepted"})).into_response())
+}
+
+async fn c2b_validation(State(state): State<DarajaWebhooks>, Path(token): Path<String>, body: Bytes) -> Response {
+    if !token_ok(&state, &token) {
+        return not_found();
+    }
+    // Accept every payment: money the merchant cannot match is better queued than refused.
+    match parse_c2b(&body) {
+        Ok(_) => Json(json!({"ResultCode": "0", "ResultDesc": "Accepted"})).into_response(),
+        Err(e) => Json(json!({"ResultCode": "C2B00016", "ResultDesc": format!("Rejected: {e}")})).into_response(),
+    }
+}
+
+async fn c2b_confirmation(State(state): State<DarajaWebhooks>, Path(token): Path<String>, body: Bytes) -> Response {
+    if !token_ok(&state, &token) {
+        return not_found();
+    }
+    let payment = match parse_c2b(&body) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e.to_string()),
+    };
+    let trans_id = payment.trans_id.clone();
+    let payments = state.payments.clone();
+    receive(&state, "daraja_c2b", trans_id, body, || async move { payments.on_c2b(payment).await.map(|_| ()) })
+        .await
+        .unwrap_or_else(|| Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response())
+}
+
+/// Processes Daraja events that were stored but not processed (a crash right after the 200, or a
+/// failure while processing). Run at start-up; safe to run any time: processing is idempotent.
+pub async fn process_pending(state: &DarajaWebhooks) -> crate::store::Result<usize> {
+    let pending: Vec<(i64, String, String)> = state
+        .store
+        .read_async(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, source, payload FROM inbound_events
+                 WHERE processed_at IS NULL AND source IN ('daraja_stk', 'daraja_c2b') ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await?;
+    for (id, source, payload) in &pending {
+        let now = state.payments.clock().now();
+        let result = if source == "daraja_stk" {
+            match parse_stk_callback(payload.as_bytes()) {
+                Ok(cb) => state.payments.on_stk_callback(cb).await.err().map(|e| e.to_string()),
+                Err(e) => Some(e.to_string()),
+            }
+        } else {
+            match parse_c2b(payload.as_bytes()) {
+                Ok(p) => state.payments.on_c2b(p).await.err().map(|e| e.to_string()),
+                Err(e) => Some(e.to_string()),
+            }
+        };
+        mark_processed(&state.store, *id, result, now).await;
+    }
+    Ok(pending.len())
+}

@@ -1,0 +1,116 @@
+import { useState } from "preact/hooks";
+import { api, type Attempt, type PaymentEvent } from "../api";
+import { Empty, ErrorBox, Loading } from "../components";
+import { attemptLabel, kes, sourceLabel, when } from "../format";
+import { useLoad, useReloadOnPayments } from "../load";
+
+function Timeline(props: { attempt: Attempt }) {
+  const events = useLoad<PaymentEvent[]>(() => api.paymentTimeline(props.attempt.id));
+  if (events.loading) return <Loading what="timeline" />;
+  if (events.error) return <ErrorBox message={events.error} onRetry={events.reload} />;
+  return (
+    <ol class="timeline" aria-label={`Timeline of attempt ${props.attempt.id}`}>
+      {(events.data ?? []).map((e, i) => (
+        <li key={i}>
+          <span class="sub">{when(e.at)}</span> <strong>{attemptLabel(e.to_state)}</strong> <span class="sub">({e.cause})</span>
+          <div>{e.detail}</div>
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+export function Payments() {
+  const payments = useLoad(api.listPayments);
+  useReloadOnPayments(payments.reload);
+  const [open, setOpen] = useState<number>();
+  const data = payments.data;
+  return (
+    <section aria-labelledby="screen-title">
+      <h1 id="screen-title">Payments</h1>
+      {payments.loading && !data && <Loading what="payments" />}
+      {payments.error && <ErrorBox message={payments.error} onRetry={payments.reload} />}
+      {data && (
+        <>
+          <h2>Money received</h2>
+          {data.ledger.length === 0 ? (
+            <Empty title="No payments yet">Payments appear here the moment M-Pesa confirms them.</Empty>
+          ) : (
+            <table class="table" aria-label="Ledger">
+              <thead>
+                <tr>
+                  <th>When</th>
+                  <th>Receipt</th>
+                  <th>Invoice</th>
+                  <th>Customer</th>
+                  <th>How</th>
+                  <th class="num">Amount</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.ledger.map((l) => (
+                  <tr key={l.id}>
+                    <td>{when(l.paid_at)}</td>
+                    <td>{l.receipt ?? <span class="sub">pending</span>}</td>
+                    <td>{l.invoice_number ?? "—"}</td>
+                    <td>{l.customer_name ?? "—"}</td>
+                    <td>{sourceLabel(l.source)}</td>
+                    <td class="num">
+                      {kes(l.amount)}
+                      {l.credit > 0 && <div class="sub">{kes(l.credit)} credit</div>}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          <h2>M-Pesa prompts</h2>
+          {data.attempts.length === 0 ? (
+            <Empty title="No M-Pesa prompts yet">Use "Request payment" on an invoice, or let customers pay in the chat.</Empty>
+          ) : (
+            <table class="table" aria-label="Attempts">
+              <thead>
+                <tr>
+                  <th>When</th>
+                  <th>Invoice</th>
+                  <th>Phone</th>
+                  <th class="num">Amount</th>
+                  <th>Status</th>
+                  <th>Details</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.attempts.map((a) => (
+                  <>
+                    <tr key={a.id} data-attempt={a.id}>
+                      <td>{when(a.created_at)}</td>
+                      <td>{a.invoice_number}</td>
+                      <td>{a.phone}</td>
+                      <td class="num">{kes(a.amount)}</td>
+                      <td>
+                        <span class={`status attempt-${a.state}`}>{attemptLabel(a.state)}</span>
+                        {a.result_code !== null && a.result_code !== 0 && <div class="sub">code {a.result_code}</div>}
+                      </td>
+                      <td>
+                        <button type="button" class="link" onClick={() => setOpen(open === a.id ? undefined : a.id)} aria-expanded={open === a.id}>
+                          {open === a.id ? "Hide" : "Timeline"}
+                        </button>
+                      </td>
+                    </tr>
+                    {open === a.id && (
+                      <tr key={`t${a.id}`}>
+                        <td colSpan={6}>
+                          <Timeline attempt={a} />
+                        </td>
+                      </tr>
+                    )}
+                  </>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
