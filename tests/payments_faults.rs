@@ -2,73 +2,37 @@
 //! callbacks, 500s on the push — all over real HTTP between the payments service, its webhook server
 //! and the Daraja simulator, with the store on disk and time moved by a manual clock.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
-use malipo::clock::{ManualClock, SharedClock};
-use malipo::config::TransactionType;
-use malipo::daraja::simulator::{CallbackPlan, DarajaSimulator, PushPlan, QueryPlan, Script, SimResult, SimulatorConfig, SimulatorHandle};
-use malipo::daraja::{Credentials, DarajaClient, DarajaSettings};
+use malipo::daraja::simulator::{CallbackPlan, PushPlan, QueryPlan, Script, SimResult};
 use malipo::domain::{Kes, Msisdn};
 use malipo::payments::attempt::State;
 use malipo::payments::repo::{self, Attempt};
-use malipo::payments::webhooks::{self, DarajaWebhooks};
-use malipo::payments::{ledger, Origin, PaymentRequest, Payments, PaymentsConfig};
-use malipo::secrets::Secret;
+use malipo::payments::{ledger, Origin, PaymentRequest};
 use malipo::store::invoices::{self, InvoiceStatus};
-use malipo::store::Store;
 
-mod common;
+#[path = "common/lab.rs"]
+mod lab;
+use lab::{Lab, TOKEN};
 
 const PHONE: &str = "254712345678";
-const TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 struct Harness {
-    _dir: tempfile::TempDir,
-    store: Store,
-    clock: Arc<ManualClock>,
-    sim: SimulatorHandle,
-    payments: Payments,
-    base_url: String,
+    lab: Lab,
     invoice_id: i64,
 }
 
-async fn harness(confirm_with_query: bool) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("malipo.db")).unwrap();
-    let invoice_id = store
-        .write(|tx| invoices::insert(tx, &common::new_invoice("INV-1042", "Wanjiku Kamau", "0712345678", 2500), Utc::now()))
-        .unwrap();
-    let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 12, 4, 9, 0, 0).unwrap());
-    let shared: SharedClock = clock.clone();
-    let sim_config = SimulatorConfig::sandbox_defaults(shared.clone());
-    let settings = DarajaSettings {
-        base_url: String::new(),
-        shortcode: sim_config.shortcode.clone(),
-        transaction_type: TransactionType::CustomerPayBillOnline,
-        party_b: sim_config.shortcode.clone(),
-        credentials: Credentials {
-            consumer_key: Secret::new(sim_config.consumer_key.clone()),
-            consumer_secret: Secret::new(sim_config.consumer_secret.clone()),
-            passkey: Secret::new(sim_config.passkey.clone()),
-        },
-    };
-    let sim = DarajaSimulator::start(sim_config).await.unwrap();
-    let client = DarajaClient::new(DarajaSettings { base_url: sim.base_url.clone(), ..settings }, shared.clone())
-        .with_timeouts(Duration::from_secs(2), Duration::from_secs(3));
+impl std::ops::Deref for Harness {
+    type Target = Lab;
+    fn deref(&self) -> &Lab {
+        &self.lab
+    }
+}
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let payments = Payments::new(
-        store.clone(),
-        shared,
-        client,
-        PaymentsConfig { callback_url: format!("{base_url}/webhooks/daraja/stk/{TOKEN}"), confirm_with_query, max_pushes_per_hour: 3 },
-    );
-    let router = webhooks::router(DarajaWebhooks { store: store.clone(), payments: payments.clone(), token: TOKEN.into() });
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Harness { _dir: dir, store, clock, sim, payments, base_url, invoice_id }
+async fn harness(confirm_with_query: bool) -> Harness {
+    let lab = Lab::start(confirm_with_query).await;
+    let invoice_id = lab.add_invoice("INV-1042", "0712345678", 2500);
+    Harness { lab, invoice_id }
 }
 
 impl Harness {

@@ -375,8 +375,11 @@ impl Payments {
             State::Pending => self.push(id).await,
             State::Pushed | State::Unknown | State::TimedOut => {
                 let Some(checkout) = a.checkout_request_id.clone() else {
-                    if a.state == State::TimedOut {
-                        self.store().write_async(move |tx| repo::reschedule(tx, id, None, false, now)).await?;
+                    // Nothing to query: only a callback (matched on phone and amount) can settle it.
+                    let deadline = a.created_at + secs(DEADLINE_SECS);
+                    if a.state == State::TimedOut || now < deadline {
+                        let next = (a.state != State::TimedOut).then_some(deadline);
+                        self.store().write_async(move |tx| repo::reschedule(tx, id, next, false, now)).await?;
                         return Ok(());
                     }
                     return self.transition(id, Event::Deadline, Cause::Timeout, Changes::default(), now).await;
