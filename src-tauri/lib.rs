@@ -10,6 +10,7 @@ pub mod logging;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod whatsapp;
 
 #[cfg(feature = "desktop")]
 pub mod desktop;
