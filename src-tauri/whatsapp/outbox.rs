@@ -271,9 +271,12 @@ impl OutboxWorker {
         if row.business_initiated && opted_out {
             return self.finish(row.id, "cancelled", "the customer opted out", None).await;
         }
-        let mut as_template = row.payload.message.is_template()
-            || row.prefer_template
-            || (!window::is_open(last_inbound, now) && row.payload.fallback_template.is_some());
+        let window_open = window::is_open(last_inbound, now);
+        if !window_open && !row.payload.message.is_template() && row.payload.fallback_template.is_none() {
+            // Free-form outside the window would only earn a 131047: not attempted.
+            return self.finish(row.id, "failed", "outside the 24-hour window and no template to send instead", Some(131047)).await;
+        }
+        let mut as_template = row.payload.message.is_template() || row.prefer_template || !window_open;
         loop {
             let message = if as_template && !row.payload.message.is_template() {
                 match &row.payload.fallback_template {

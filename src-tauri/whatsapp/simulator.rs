@@ -36,8 +36,10 @@ pub struct SimulatorConfig {
     pub app_secret: String,
     /// Where status and inbound webhooks go (`…/webhooks/whatsapp`); can be set after start.
     pub webhook_url: Option<String>,
-    /// Messages accepted per second (real time) before error 130429.
+    /// Messages accepted per second (real time) before error 130429…
     pub messages_per_second: u32,
+    /// …plus this many, for network jitter between a client's evenly spaced sends.
+    pub throughput_slack: u32,
     /// The pair rate: one message per interval to one user (business time) before 131056…
     pub pair_interval: chrono::Duration,
     /// …after a small burst of this many.
@@ -48,6 +50,8 @@ pub struct SimulatorConfig {
     pub status_delay: Duration,
     /// Whether customers "read" what they receive.
     pub auto_read: bool,
+    /// Whether status webhooks are sent at all.
+    pub emit_statuses: bool,
 }
 
 impl Default for SimulatorConfig {
@@ -59,11 +63,13 @@ impl Default for SimulatorConfig {
             app_secret: "simulator-app-secret".into(),
             webhook_url: None,
             messages_per_second: 80,
+            throughput_slack: 1,
             pair_interval: chrono::Duration::seconds(6),
             pair_burst: 3,
             templates: templates::defaults(),
             status_delay: Duration::from_millis(20),
             auto_read: true,
+            emit_statuses: true,
         }
     }
 }
@@ -80,7 +86,7 @@ pub enum SimError {
 
 #[derive(Default)]
 struct Inner {
-    /// Every accepted message: the request body plus `wamid`, `text` (what the phone shows), `at`.
+    /// Every accepted message: the request body plus `wamid`, `display_text` (what the phone shows), `at`.
     accepted: Vec<Value>,
     /// Every rejected send: (recipient, code).
     rejected: Vec<(String, i64)>,
@@ -173,7 +179,8 @@ impl GraphSimulator {
         self.inner().scripted.push_back(code);
     }
 
-    /// Every send answers only after this long (to make clients time out).
+    /// Every accepted send is answered only after this long (a client that times out does not learn
+    /// that its message was accepted).
     pub fn set_response_delay(&self, delay: Option<Duration>) {
         self.inner().response_delay = delay;
     }
@@ -459,11 +466,9 @@ async fn messages(State(shared): State<Arc<Shared>>, Path((version, phone_number
     }
     let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     if bearer != Some(config.token.as_str()) {
+        let to = serde_json::from_slice::<Value>(&body).ok().and_then(|b| b["to"].as_str().map(str::to_string)).unwrap_or_default();
+        shared.inner.lock().unwrap().rejected.push((to, 190));
         return code_error(190);
-    }
-    let delay = shared.inner.lock().unwrap().response_delay;
-    if let Some(d) = delay {
-        tokio::time::sleep(d).await;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return graph_error(100, "Invalid parameter", "The request body is not JSON");
@@ -493,7 +498,7 @@ async fn messages(State(shared): State<Arc<Shared>>, Path((version, phone_number
                 let wamid = format!("wamid.SIM{}{n:010}", shared.nonce);
                 let mut record = body.clone();
                 record["wamid"] = json!(wamid);
-                record["text"] = json!(render(&config, &msg));
+                record["display_text"] = json!(render(&config, &msg));
                 record["at"] = json!(crate::store::ts(now));
                 inner.accepted.push(record);
                 Ok((wamid, inner.fail_async.get(&to).copied()))
@@ -504,7 +509,14 @@ async fn messages(State(shared): State<Arc<Shared>>, Path((version, phone_number
         Err(code) => code_error(code),
         Ok((wamid, fail)) => {
             let callback = body["biz_opaque_callback_data"].as_str().map(str::to_string);
-            tokio::spawn(emit_statuses(shared.clone(), wamid.clone(), to.clone(), callback, fail));
+            if config.emit_statuses {
+                tokio::spawn(emit_statuses(shared.clone(), wamid.clone(), to.clone(), callback, fail));
+            }
+            // Accepted, but the answer can be slow: a client that times out now does not know that.
+            let delay = shared.inner.lock().unwrap().response_delay;
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
             Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": wamid}]})).into_response()
         }
     }
@@ -536,7 +548,7 @@ fn judge(inner: &mut Inner, config: &SimulatorConfig, to: &str, msg: &OutboundMe
     while inner.recent.front().is_some_and(|t| *t <= second_ago) {
         inner.recent.pop_front();
     }
-    if inner.recent.len() >= config.messages_per_second as usize {
+    if inner.recent.len() >= (config.messages_per_second + config.throughput_slack) as usize {
         return Err(130429);
     }
     // Pair rate (GCRA): one per interval, a small burst borrowed from the future.
