@@ -706,3 +706,15 @@ async fn in_the_background_a_customer_message_is_answered_without_polling() {
     assert!(app.sim.messages_to(OTIENO)[0]["display_text"].as_str().unwrap().contains("Duka la Mama"));
     background.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redaction_hook_cleans_the_log_and_the_stored_event() {
+    let app = app().await;
+    // A stand-in for the agent's PIN redactor.
+    let inbox = app.inbox.clone().with_redactor(Arc::new(|s: &str| s.replace("4321", "••••")));
+    let wamid = app.sim.send_text(WANJIKU, "PIN yangu ni 4321, nataka kulipa").await.unwrap();
+    inbox.process_pending().await.unwrap();
+    assert_eq!(app.text(&format!("SELECT body FROM messages WHERE wamid = '{wamid}'")).as_deref(), Some("PIN yangu ni ••••, nataka kulipa"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbound_events WHERE payload LIKE '%4321%'"), 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbound_events WHERE processed_at IS NOT NULL"), 1);
+}

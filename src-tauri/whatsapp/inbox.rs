@@ -159,11 +159,11 @@ impl Inbox {
         }
     }
 
-    async fn process_one(&self, payload: &str) -> Result<(), String> {
+    async fn process_one(&self, id: i64, payload: &str) -> Result<(), String> {
         let stored: StoredEvent = serde_json::from_str(payload).map_err(|e| format!("stored event is unreadable: {e}"))?;
         match stored.event {
             WebhookEvent::Status(s) => self.process_status(s).await,
-            WebhookEvent::Message(m) => self.process_message(m).await,
+            WebhookEvent::Message(m) => self.process_message(id, m, stored.raw).await,
         }
     }
 
@@ -176,7 +176,7 @@ impl Inbox {
         Ok(())
     }
 
-    async fn process_message(&self, msg: InboundMessage) -> Result<(), String> {
+    async fn process_message(&self, event_id: i64, msg: InboundMessage, raw: Value) -> Result<(), String> {
         let Ok(phone) = Msisdn::parse(&msg.from) else {
             tracing::warn!("a WhatsApp message from a number outside Kenya, Tanzania and Uganda was recorded but not handled");
             return Ok(());
@@ -185,7 +185,10 @@ impl Inbox {
         let decision = {
             let (msg, phone, redact, merchant) = (msg.clone(), phone.clone(), self.redact.clone(), self.merchant_name.clone());
             self.store
-                .write_async(move |tx| record_message(tx, &msg, &phone, &*redact, &merchant, now))
+                .write_async(move |tx| {
+                    scrub_stored_event(tx, event_id, &msg, raw, &*redact)?;
+                    record_message(tx, &msg, &phone, &*redact, &merchant, now)
+                })
                 .await
                 .map_err(|e| e.to_string())?
         };
@@ -235,7 +238,7 @@ pub async fn process_pending(inbox: &Inbox) -> Result<ProcessReport, InboxError>
             if blocked.contains(&key) {
                 continue;
             }
-            match inbox.process_one(&payload).await {
+            match inbox.process_one(id, &payload).await {
                 Ok(()) => {
                     let at = inbox.clock.now();
                     inbox
@@ -285,6 +288,34 @@ pub fn parked_events(conn: &rusqlite::Connection) -> store::Result<Vec<(i64, Str
     let mut stmt = conn.prepare("SELECT id, COALESCE(error, '') FROM inbound_events WHERE parked_at IS NOT NULL AND processed_at IS NULL ORDER BY id")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The stored copy of a message is redacted like the conversation log, so a PIN typed by a customer
+/// does not stay in `inbound_events` after processing. Nothing is written when redaction changes nothing.
+fn scrub_stored_event(tx: &Transaction, event_id: i64, msg: &InboundMessage, mut raw: Value, redact: &(dyn Fn(&str) -> String + Send + Sync)) -> store::Result<()> {
+    fn walk(v: &mut Value, redact: &(dyn Fn(&str) -> String + Send + Sync), changed: &mut bool) {
+        match v {
+            Value::String(s) => {
+                let r = redact(s);
+                if r != *s {
+                    *s = r;
+                    *changed = true;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, redact, changed)),
+            Value::Object(map) => map.values_mut().for_each(|i| walk(i, redact, changed)),
+            _ => {}
+        }
+    }
+    let mut changed = false;
+    let mut event = serde_json::to_value(WebhookEvent::Message(msg.clone())).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    walk(&mut event, redact, &mut changed);
+    walk(&mut raw, redact, &mut changed);
+    if changed {
+        let payload = serde_json::json!({ "event": event, "raw": raw }).to_string();
+        tx.execute("UPDATE inbound_events SET payload = ?2 WHERE id = ?1", (event_id, payload))?;
+    }
+    Ok(())
 }
 
 struct Decision {
