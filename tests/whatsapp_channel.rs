@@ -718,3 +718,34 @@ async fn the_redaction_hook_cleans_the_log_and_the_stored_event() {
     assert_eq!(app.count("SELECT COUNT(*) FROM inbound_events WHERE payload LIKE '%4321%'"), 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM inbound_events WHERE processed_at IS NOT NULL"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_api_is_retried_without_using_up_attempts() {
+    let app = app().await;
+    // Nothing listens on this port: the request never reaches WhatsApp.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut settings = app.sim.graph_settings();
+    settings.base_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let offline = OutboxWorker::new(app.store.clone(), GraphClient::new(settings), app.clock.clone(), RateLimits { max_attempts: 2, ..Default::default() });
+    let id = app.enqueue("receipt:offline", WANJIKU, Outgoing::business(reminder("INV-5"), None)).await.unwrap();
+    for _ in 0..3 {
+        assert!(matches!(offline.run_once().await.unwrap(), WorkOutcome::Retry { .. }));
+        app.clock.advance(chrono::Duration::seconds(30));
+    }
+    assert_eq!(app.count(&format!("SELECT attempts FROM outbox WHERE id = {id} AND state = 'pending'")), 0);
+    // Back online: it goes.
+    assert!(matches!(app.worker.run_once().await.unwrap(), WorkOutcome::Sent { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_not_on_whatsapp_fails_the_row_and_marks_the_contact() {
+    let app = app().await;
+    app.store.write(|tx| malipo::store::customers::upsert(tx, "Otieno", Some(&Msisdn::parse(OTIENO).unwrap()), start_time())).unwrap();
+    app.sim.not_on_whatsapp(OTIENO);
+    app.enqueue("reminder:INV-1043", OTIENO, Outgoing::business(reminder("INV-1043"), None)).await;
+    let out = app.worker.run_once().await.unwrap();
+    assert!(matches!(&out, WorkOutcome::Failed { reason, .. } if reason.contains("131026")), "{out:?}");
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM customers WHERE phone = '{OTIENO}' AND wa_undeliverable_at IS NOT NULL")), 1);
+    assert_eq!(app.count("SELECT error_code FROM outbox WHERE idempotency_key = 'reminder:INV-1043'"), 131026);
+}

@@ -103,7 +103,8 @@ impl Inbox {
             redact: no_redaction(),
             outbox_wake: Arc::new(Notify::new()),
             merchant_name: "the shop".into(),
-            max_attempts: 8,
+            // With the backoff below (2 s doubling to 10 min), about two hours of retries.
+            max_attempts: 20,
             mark_read: true,
         }
     }
@@ -178,7 +179,7 @@ impl Inbox {
 
     async fn process_message(&self, event_id: i64, msg: InboundMessage, raw: Value) -> Result<(), String> {
         let Ok(phone) = Msisdn::parse(&msg.from) else {
-            tracing::warn!("a WhatsApp message from a number outside Kenya, Tanzania and Uganda was recorded but not handled");
+            tracing::warn!("a WhatsApp message from a number outside Kenya, Tanzania and Uganda is kept in inbound_events but not handled");
             return Ok(());
         };
         let now = self.clock.now();
@@ -253,7 +254,7 @@ pub async fn process_pending(inbox: &Inbox) -> Result<ProcessReport, InboxError>
                     let attempts = attempts + 1;
                     let park = attempts >= inbox.max_attempts;
                     let at = inbox.clock.now();
-                    let retry_at = at + chrono::Duration::seconds(1i64 << attempts.min(9));
+                    let retry_at = at + chrono::Duration::seconds((1i64 << attempts.min(10)).min(600));
                     tracing::warn!(event = id, attempts, %error, park, "inbound event failed");
                     inbox
                         .store
@@ -316,6 +317,14 @@ fn scrub_stored_event(tx: &Transaction, event_id: i64, msg: &InboundMessage, mut
         tx.execute("UPDATE inbound_events SET payload = ?2 WHERE id = ?1", (event_id, payload))?;
     }
     Ok(())
+}
+
+/// Puts a parked event back in the queue (the merchant fixed the cause). True if it was parked.
+pub fn unpark(tx: &Transaction, event_id: i64) -> store::Result<bool> {
+    Ok(tx.execute(
+        "UPDATE inbound_events SET parked_at = NULL, attempts = 0, next_attempt_at = NULL WHERE id = ?1 AND parked_at IS NOT NULL AND processed_at IS NULL",
+        [event_id],
+    )? > 0)
 }
 
 struct Decision {

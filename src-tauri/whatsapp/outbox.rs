@@ -346,6 +346,22 @@ impl OutboxWorker {
                 .await?;
             return Ok(WorkOutcome::InDoubt { id: row.id, until });
         }
+        if let GraphError::Connect(_) = &err {
+            // Never reached WhatsApp (offline, DNS): retry every 30 s without using up attempts, so a
+            // desktop that is offline for a while sends everything when it is back.
+            let at = now + chrono::Duration::seconds(30);
+            let (id, m) = (row.id, message.clone());
+            self.store
+                .write_async(move |tx| {
+                    Ok(tx.execute(
+                        "UPDATE outbox SET state = 'pending', lease_until = NULL, attempts = attempts - 1, next_attempt_at = ?2, error = ?3
+                         WHERE id = ?1 AND state = 'sending'",
+                        (id, ts(at), &m),
+                    )?)
+                })
+                .await?;
+            return Ok(WorkOutcome::Retry { id: row.id, at, reason: message });
+        }
         match err.action() {
             ErrorAction::Retry { after } => {
                 if row.attempts >= self.limits.max_attempts {
