@@ -15,6 +15,7 @@ pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod understand;
+pub mod whatsapp;
 
 #[cfg(feature = "desktop")]
 pub mod desktop;
