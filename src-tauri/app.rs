@@ -2,16 +2,22 @@
 //! (desktop, `serve`, CLI commands that move money). In simulator mode it also starts the built-in
 //! Daraja simulator on loopback and points the client at it.
 
-use tokio::sync::watch;
+use std::sync::{Arc, Mutex};
 
+use tokio::sync::{watch, Notify};
+
+use crate::agent::{service::pin_redactor, Agent};
 use crate::config::DarajaEnvironment;
 use crate::daraja::simulator::{DarajaSimulator, SimulatorConfig, SimulatorHandle};
 use crate::daraja::{Credentials, DarajaClient, DarajaSettings};
 use crate::engine::Engine;
 use crate::payments::webhooks::DarajaWebhooks;
 use crate::payments::{Payments, PaymentsConfig};
-use crate::secrets::{Secret, SecretName};
+use crate::secrets::{MemorySecrets, Secret, SecretName, SecretStore};
 use crate::store::settings;
+use crate::whatsapp::outbox::RateLimits;
+use crate::whatsapp::simulator::{GraphSimulator, SimulatorConfig as GraphSimulatorConfig};
+use crate::whatsapp::{GraphClient, Inbox, OutboxWorker, WhatsappState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -23,12 +29,15 @@ pub enum StartError {
     Secrets(#[from] crate::secrets::SecretError),
     #[error("the built-in Daraja simulator could not start: {0}")]
     Simulator(std::io::Error),
+    #[error("the WhatsApp access token is missing: save it in Settings or set MALIPO_WHATSAPP_TOKEN (or unset whatsapp.base_url to use the built-in simulator)")]
+    MissingWhatsappToken,
 }
 
 /// The built-in simulators, present in simulator mode.
 #[derive(Clone, Default)]
 pub struct Simulators {
     pub daraja: Option<SimulatorHandle>,
+    pub whatsapp: Option<Arc<GraphSimulator>>,
 }
 
 #[derive(Clone)]
@@ -36,7 +45,12 @@ pub struct App {
     pub engine: Engine,
     pub payments: Payments,
     pub daraja_webhooks: DarajaWebhooks,
+    pub whatsapp: WhatsappState,
+    pub agent: Agent,
     pub simulators: Simulators,
+    outbox_wake: Arc<Notify>,
+    /// The inbox processor and outbox sender, until `spawn_workers` starts them.
+    workers: Arc<Mutex<Option<(Inbox, OutboxWorker)>>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -100,21 +114,79 @@ impl App {
             },
         );
         let daraja_webhooks = DarajaWebhooks { store: engine.store.clone(), payments: payments.clone(), token };
+
+        // WhatsApp: the built-in Graph API simulator until an access token is saved.
+        let saved_token = engine.secrets.get(SecretName::WhatsappToken)?;
+        let (graph_token, whatsapp_secrets): (Secret, Arc<dyn SecretStore>) = match (saved_token, &config.whatsapp.base_url) {
+            (Some(token), _) => (token, engine.secrets.clone()),
+            (None, Some(_)) => return Err(StartError::MissingWhatsappToken),
+            (None, None) => {
+                let sim_config = GraphSimulatorConfig {
+                    phone_number_id: config.whatsapp.phone_number_id.clone(),
+                    webhook_url: Some(format!("{}/webhooks/whatsapp", local_url.trim_end_matches('/'))),
+                    ..GraphSimulatorConfig::default()
+                };
+                let secrets = MemorySecrets::default();
+                secrets.set(SecretName::WhatsappToken, &Secret::new(sim_config.token.clone()))?;
+                secrets.set(SecretName::WhatsappAppSecret, &Secret::new(sim_config.app_secret.clone()))?;
+                secrets.set(SecretName::WhatsappVerifyToken, &Secret::new("simulator-verify-token"))?;
+                let token = Secret::new(sim_config.token.clone());
+                let sim = GraphSimulator::start(sim_config, engine.clock.clone()).await.map_err(StartError::Simulator)?;
+                simulators.whatsapp = Some(Arc::new(sim));
+                (token, Arc::new(secrets))
+            }
+        };
+        let sim_url = simulators.whatsapp.as_ref().map(|s| s.base_url());
+        let graph = GraphClient::new(crate::whatsapp::graph_settings(&config.whatsapp, graph_token, sim_url.as_deref()));
+        // WhatsApp lets a business send a short burst to one customer before the 6-second pair rate applies.
+        let limits = RateLimits { pair_burst: 3, ..RateLimits::from_config(&config.whatsapp) };
+        let worker = OutboxWorker::new(engine.store.clone(), graph.clone(), engine.clock.clone(), limits);
+        let outbox_wake = worker.wake();
+        let agent = Agent::new(engine.store.clone(), engine.clock.clone(), payments.clone(), config.clone(), outbox_wake.clone());
+        let inbox = Inbox::new(engine.store.clone(), graph, engine.clock.clone())
+            .with_handler(Arc::new(agent.clone()))
+            .with_redactor(pin_redactor())
+            .with_outbox_wake(outbox_wake.clone())
+            .with_merchant_name(config.merchant_name.clone());
+        let whatsapp = WhatsappState { store: engine.store.clone(), secrets: whatsapp_secrets, clock: engine.clock.clone(), wake: Arc::new(Notify::new()) };
+
         let (shutdown, _) = watch::channel(false);
-        Ok(App { engine, payments, daraja_webhooks, simulators, shutdown })
+        Ok(App {
+            engine,
+            payments,
+            daraja_webhooks,
+            whatsapp,
+            agent,
+            simulators,
+            outbox_wake,
+            workers: Arc::new(Mutex::new(Some((inbox, worker)))),
+            shutdown,
+        })
     }
 
-    /// Starts the background workers: unprocessed webhooks, then the payment poller.
+    /// Starts the background workers (once): stored Daraja events then the payment poller, the
+    /// WhatsApp inbox and outbox, and the agent's payment follow-up.
     pub fn spawn_workers(&self) {
-        let webhooks = self.daraja_webhooks.clone();
+        let Some((inbox, worker)) = self.workers.lock().unwrap().take() else { return };
+        let store = self.engine.store.clone();
         let payments = self.payments.clone();
         let stop = self.stopped();
         tokio::spawn(async move {
-            if let Err(e) = crate::payments::webhooks::process_pending(&webhooks).await {
+            if let Err(e) = crate::payments::webhooks::process_pending(&store, &payments, None).await {
                 tracing::error!(error = %e, "could not process stored Daraja events");
             }
             payments.run_poller(stop).await;
         });
+        tokio::spawn(inbox.run(self.whatsapp.wake.clone(), self.stopped()));
+        tokio::spawn(worker.run(self.stopped()));
+        tokio::spawn(self.agent.clone().follow_payments(self.stopped()));
+        // Events stored before a restart are processed now.
+        self.whatsapp.wake.notify_one();
+    }
+
+    /// Tells the outbox sender a message is waiting.
+    pub fn wake_outbox(&self) {
+        self.outbox_wake.notify_one();
     }
 
     /// Resolves when `shutdown` is called.

@@ -156,9 +156,22 @@ mod keyring_store {
             if let Some(v) = EnvSecrets.get(name)? {
                 return Ok(Some(v));
             }
-            match self.entry(name)?.get_password() {
+            let entry = match self.entry(name) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the OS keyring is not available; continuing without saved secrets");
+                    return Ok(None);
+                }
+            };
+            match entry.get_password() {
                 Ok(v) => Ok(Some(Secret::new(v))),
                 Err(keyring::Error::NoEntry) => Ok(None),
+                // No keyring service running (a bare Linux session): nothing can have been saved there,
+                // so run as if nothing was (simulator mode) rather than refusing to start.
+                Err(e @ (keyring::Error::PlatformFailure(_) | keyring::Error::NoStorageAccess(_))) => {
+                    tracing::warn!(error = %e, "the OS keyring is not available; continuing without saved secrets");
+                    Ok(None)
+                }
                 Err(e) => Err(SecretError::Keyring(e.to_string())),
             }
         }

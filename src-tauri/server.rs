@@ -17,7 +17,7 @@ pub fn router(app: &App) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .with_state(app.engine.clone())
-        .route("/webhooks/whatsapp", get(not_configured).post(not_configured))
+        .merge(crate::whatsapp::router(app.whatsapp.clone()))
         .merge(crate::payments::webhooks::router(app.daraja_webhooks.clone()))
 }
 
@@ -33,14 +33,6 @@ async fn healthz(State(engine): State<Engine>) -> Response {
     });
     let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
-}
-
-async fn not_configured() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"error": "not_configured", "message": "this webhook is not configured in this version of Malipo"})),
-    )
-        .into_response()
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

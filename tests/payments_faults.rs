@@ -361,3 +361,14 @@ async fn an_stk_payment_confirmed_by_query_and_its_c2b_record_count_once() {
     assert_eq!(rows[0].receipt.as_deref(), Some("SBC1234567"), "the receipt is filled in");
     assert_eq!(h.balance(), 0);
 }
+
+#[tokio::test]
+async fn a_callback_that_beats_the_push_answer_is_not_lost() {
+    let h = harness(false).await;
+    // The customer pays and Daraja calls back before its answer to our push has arrived.
+    h.sim.script_phone(PHONE, Script { result: SimResult::Pay, callback: CallbackPlan::Immediate { copies: 1 }, push: PushPlan::Slow(Duration::from_millis(400)), ..Script::default() });
+    let a = h.request("chat:fast").await;
+    let paid = h.wait_for(a.id, State::Paid).await;
+    assert!(paid.receipt.is_some());
+    assert_eq!((h.balance(), h.ledger_rows().len()), (0, 1));
+}

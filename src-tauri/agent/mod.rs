@@ -3,3 +3,6 @@
 
 pub mod policy;
 pub mod replies;
+pub mod service;
+
+pub use service::Agent;

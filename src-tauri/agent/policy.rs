@@ -357,8 +357,10 @@ fn hand_to_person(c: &mut Conversation, f: &Facts, reason: &str, out: &mut Vec<A
 }
 
 fn text(c: &mut Conversation, f: &Facts, u: &Understanding, out: &mut Vec<Action>) {
-    // Keep the customer's language; very short replies ("ok", "1000") don't switch it.
-    if u.intent != Intent::Affirm && u.intent != Intent::Deny || c.language.is_none() {
+    // Keep the customer's language: a yes/no, or a bare answer to our question ("1000", a receipt
+    // code, "Friday"), says nothing about the language they prefer.
+    let answering = matches!(c.stage, Stage::AskingAmount { .. } | Stage::AskingReceiptCode | Stage::AskingPromiseDate { .. } | Stage::ChoosingInvoice);
+    if c.language.is_none() || !(answering || matches!(u.intent, Intent::Affirm | Intent::Deny)) {
         c.language = Some(u.language);
     }
     let e = &u.entities;

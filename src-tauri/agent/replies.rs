@@ -213,6 +213,13 @@ impl Voice<'_> {
         )
     }
 
+    pub fn too_many_prompts(&self) -> Reply {
+        self.text(
+            "You've had several M-Pesa prompts in the last hour, so I'll wait before sending another. Please try again later.".into(),
+            "Umepata maombi kadhaa ya M-Pesa ndani ya saa moja, kwa hivyo nitasubiri kabla ya kutuma lingine. Tafadhali jaribu tena baadaye.".into(),
+        )
+    }
+
     pub fn handed_over(&self) -> Reply {
         self.text(
             "I've asked a person from our team to reply here. They'll be with you soon.".into(),

@@ -5,6 +5,8 @@ use serde::Serialize;
 use tauri::State;
 
 use super::AppState;
+use crate::agent::service::AgentError;
+use crate::console::{self, ConsoleError};
 use crate::domain::Kes;
 use crate::engine::Engine;
 use crate::payments::{ledger, repo, PaymentError};
@@ -109,4 +111,68 @@ pub async fn request_payment(state: State<'_, AppState>, invoice_id: i64, amount
     let attempt = app.payments.request_for_invoice(invoice_id, amount, None).await?;
     let views = app.engine.store.read_async(repo::views).await?;
     views.into_iter().find(|v| v.id == attempt.id).ok_or_else(|| ApiError { code: "not_found", message: "attempt vanished".into() })
+}
+
+impl From<ConsoleError> for ApiError {
+    fn from(e: ConsoleError) -> Self {
+        ApiError { code: e.code(), message: e.to_string() }
+    }
+}
+
+impl From<AgentError> for ApiError {
+    fn from(e: AgentError) -> Self {
+        ApiError { code: "agent", message: e.to_string() }
+    }
+}
+
+#[tauri::command]
+pub async fn list_conversations(state: State<'_, AppState>) -> Result<Vec<console::ConversationSummary>, ApiError> {
+    let engine = engine(&state)?;
+    let now = engine.clock.now();
+    Ok(engine.store.read_async(move |c| console::conversations(c, now)).await?)
+}
+
+#[tauri::command]
+pub async fn conversation_messages(state: State<'_, AppState>, customer_id: i64) -> Result<Vec<console::ChatMessage>, ApiError> {
+    Ok(engine(&state)?.store.read_async(move |c| console::messages(c, customer_id)).await?)
+}
+
+#[tauri::command]
+pub async fn take_over(state: State<'_, AppState>, customer_id: i64) -> Result<(), ApiError> {
+    Ok(running(&state)?.agent.take_over(customer_id).await?)
+}
+
+#[tauri::command]
+pub async fn hand_back(state: State<'_, AppState>, customer_id: i64) -> Result<(), ApiError> {
+    Ok(running(&state)?.agent.hand_back(customer_id).await?)
+}
+
+#[tauri::command]
+pub async fn send_merchant_reply(state: State<'_, AppState>, customer_id: i64, body: String) -> Result<(), ApiError> {
+    Ok(console::merchant_reply(running(&state)?, customer_id, &body).await?)
+}
+
+#[tauri::command]
+pub async fn sim_state(state: State<'_, AppState>) -> Result<console::SimState, ApiError> {
+    Ok(console::sim_state(running(&state)?).await?)
+}
+
+#[tauri::command]
+pub async fn sim_messages(state: State<'_, AppState>, customer_id: i64) -> Result<Vec<console::SimMessage>, ApiError> {
+    Ok(console::sim_messages(running(&state)?, customer_id).await?)
+}
+
+#[tauri::command]
+pub async fn sim_send_text(state: State<'_, AppState>, customer_id: i64, body: String) -> Result<(), ApiError> {
+    Ok(console::sim_send_text(running(&state)?, customer_id, &body).await?)
+}
+
+#[tauri::command]
+pub async fn sim_tap(state: State<'_, AppState>, customer_id: i64, id: String, title: String) -> Result<(), ApiError> {
+    Ok(console::sim_tap(running(&state)?, customer_id, &id, &title).await?)
+}
+
+#[tauri::command]
+pub fn sim_answer(state: State<'_, AppState>, checkout_request_id: String, answer: String) -> Result<(), ApiError> {
+    Ok(console::sim_answer(running(&state)?, &checkout_request_id, &answer)?)
 }

@@ -35,6 +35,10 @@ fn start_engine() -> Result<(App, SocketAddr), String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let engine = Engine::open(config, crate::clock::system(), Arc::new(crate::secrets::KeyringSecrets::new())).map_err(|e| e.to_string())?;
         let app = App::start(engine, &format!("http://{addr}")).await.map_err(|e| e.to_string())?;
+        // On the desktop the merchant answers the simulated M-Pesa prompt on the Simulator screen.
+        if let Some(daraja) = &app.simulators.daraja {
+            daraja.set_default_script(crate::daraja::simulator::Script::await_customer());
+        }
         app.spawn_workers();
         let server_app = app.clone();
         tokio::spawn(async move {
@@ -71,6 +75,7 @@ pub fn run() {
             };
             if let Some(running) = &state.app {
                 forward_payment_updates(app.handle().clone(), running);
+                forward_conversation_updates(app.handle().clone(), running);
             }
             app.manage(state);
             Ok(())
@@ -80,7 +85,17 @@ pub fn run() {
             commands::list_invoices,
             commands::list_payments,
             commands::payment_timeline,
-            commands::request_payment
+            commands::request_payment,
+            commands::list_conversations,
+            commands::conversation_messages,
+            commands::take_over,
+            commands::hand_back,
+            commands::send_merchant_reply,
+            commands::sim_state,
+            commands::sim_messages,
+            commands::sim_send_text,
+            commands::sim_tap,
+            commands::sim_answer
         ])
         .run(tauri::generate_context!())
         .expect("error while running the Malipo window");
@@ -119,4 +134,22 @@ fn notify_payment(amount: crate::domain::Kes, invoice: Option<&crate::store::inv
     if let Err(e) = result {
         tracing::warn!(error = %e, "could not show the payment notification");
     }
+}
+
+/// `conversation-updated` whenever a message arrives or is sent, so the inbox is live.
+fn forward_conversation_updates(handle: tauri::AppHandle, app: &App) {
+    use tauri::Emitter;
+    let store = app.engine.store.clone();
+    tauri::async_runtime::spawn(async move {
+        let mut seen = 0;
+        loop {
+            if let Ok(latest) = store.read_async(crate::console::latest_message_id).await {
+                if latest != seen {
+                    seen = latest;
+                    let _ = handle.emit("conversation-updated", serde_json::json!({ "latest": latest }));
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        }
+    });
 }

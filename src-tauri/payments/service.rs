@@ -265,7 +265,12 @@ impl Payments {
         if let Err(e) = &answer {
             tracing::warn!(attempt = attempt_id, error = %e, "STK push not accepted");
         }
-        self.transition(attempt_id, event, Cause::Push, changes, now).await
+        self.transition(attempt_id, event, Cause::Push, changes, now).await?;
+        // A fast callback may have arrived before the answer above was recorded: settle it now.
+        if let Ok(accepted) = answer {
+            super::webhooks::process_pending(self.store(), self, Some(accepted.checkout_request_id)).await?;
+        }
+        Ok(())
     }
 
     /// Applies one event to an attempt in one transaction, carrying out its effect on the ledger.
@@ -464,8 +469,8 @@ impl Payments {
             })
             .await?;
         let Some(mut a) = attempt else {
-            tracing::warn!(checkout = %cb.checkout_request_id, "STK callback for no known payment attempt; kept for review");
-            return Ok(());
+            // Kept unprocessed: the push's answer may not be recorded yet (see `push`).
+            return Err(PaymentError::Invalid(format!("no payment attempt has CheckoutRequestID {} yet", cb.checkout_request_id)));
         };
         if a.checkout_request_id.is_none() {
             // The push got no answer, so this callback is the first we hear of its CheckoutRequestID.

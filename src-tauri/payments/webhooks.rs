@@ -138,34 +138,34 @@ async fn c2b_confirmation(State(state): State<DarajaWebhooks>, Path(token): Path
         .unwrap_or_else(|| Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response())
 }
 
-/// Processes Daraja events that were stored but not processed (a crash right after the 200, or a
-/// failure while processing). Run at start-up; safe to run any time: processing is idempotent.
-pub async fn process_pending(state: &DarajaWebhooks) -> crate::store::Result<usize> {
-    let pending: Vec<(i64, String, String)> = state
-        .store
-        .read_async(|c| {
+/// Processes Daraja events that were stored but not processed: a crash right after the 200, a
+/// failure while processing, or a callback that arrived before its push's answer was recorded.
+/// `only` limits it to one external id (a CheckoutRequestID). Idempotent: safe to run any time.
+pub async fn process_pending(store: &Store, payments: &Payments, only: Option<String>) -> crate::store::Result<usize> {
+    let pending: Vec<(i64, String, String)> = store
+        .read_async(move |c| {
             let mut stmt = c.prepare(
                 "SELECT id, source, payload FROM inbound_events
-                 WHERE processed_at IS NULL AND source IN ('daraja_stk', 'daraja_c2b') ORDER BY id",
+                 WHERE processed_at IS NULL AND source IN ('daraja_stk', 'daraja_c2b') AND (?1 IS NULL OR external_id = ?1) ORDER BY id",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = stmt.query_map([only], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })
         .await?;
     for (id, source, payload) in &pending {
-        let now = state.payments.clock().now();
+        let now = payments.clock().now();
         let result = if source == "daraja_stk" {
             match parse_stk_callback(payload.as_bytes()) {
-                Ok(cb) => state.payments.on_stk_callback(cb).await.err().map(|e| e.to_string()),
+                Ok(cb) => payments.on_stk_callback(cb).await.err().map(|e| e.to_string()),
                 Err(e) => Some(e.to_string()),
             }
         } else {
             match parse_c2b(payload.as_bytes()) {
-                Ok(p) => state.payments.on_c2b(p).await.err().map(|e| e.to_string()),
+                Ok(p) => payments.on_c2b(p).await.err().map(|e| e.to_string()),
                 Err(e) => Some(e.to_string()),
             }
         };
-        mark_processed(&state.store, *id, result, now).await;
+        mark_processed(store, *id, result, now).await;
     }
     Ok(pending.len())
 }

@@ -14,7 +14,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags, Transaction};
 
 /// The migrations, in order. Never edit one that has shipped; add the next number.
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("migrations/0001_init.sql")), (2, include_str!("migrations/0002_whatsapp.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_whatsapp.sql")),
+    (3, include_str!("migrations/0003_agent.sql")),
+];
 
 pub fn schema_version() -> u32 {
     MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0)

@@ -1,0 +1,147 @@
+//! The whole engine in simulator mode, end to end over real HTTP: a customer writes on WhatsApp
+//! (the Graph API simulator signs and posts the webhook), the agent confirms with buttons, the tap
+//! sends one STK push (Daraja simulator), the callback and STK Query credit the ledger, and the
+//! customer gets a receipt with the M-Pesa code.
+
+use std::time::Duration;
+
+use malipo::app::App;
+use malipo::config::Config;
+use malipo::daraja::simulator::{CallbackPlan, Script, SimResult};
+use malipo::engine::Engine;
+use malipo::payments::{ledger, repo};
+use malipo::secrets::MemorySecrets;
+use malipo::store::invoices::{self, InvoiceStatus};
+use serde_json::Value;
+
+mod common;
+
+const PHONE: &str = "254712345678";
+
+struct Running {
+    _dir: tempfile::TempDir,
+    app: App,
+}
+
+async fn start() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    common::seed(dir.path());
+    let env: Vec<(String, String)> = vec![
+        ("MALIPO_DATABASE".into(), common::db_path(dir.path()).display().to_string()),
+        ("MALIPO_MERCHANT_NAME".into(), "Duka la Mama".into()),
+    ];
+    let config = Config::from_sources(None, None, &env).unwrap();
+    let engine = Engine::open(config, malipo::clock::system(), std::sync::Arc::new(MemorySecrets::default())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = App::start(engine, &url).await.unwrap();
+    app.spawn_workers();
+    let served = app.clone();
+    tokio::spawn(async move { malipo::server::serve(listener, &served, served.stopped()).await.unwrap() });
+    Running { _dir: dir, app }
+}
+
+impl Running {
+    fn received(&self) -> Vec<Value> {
+        self.app.simulators.whatsapp.as_ref().unwrap().messages_to(PHONE)
+    }
+
+    /// Waits for the customer to receive a message whose text contains `needle`; returns it.
+    async fn wait_for_message(&self, needle: &str) -> Value {
+        for _ in 0..200 {
+            if let Some(m) = self.received().into_iter().find(|m| m["display_text"].as_str().is_some_and(|t| t.contains(needle))) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let texts: Vec<_> = self.received().iter().map(|m| m["display_text"].clone()).collect();
+        panic!("the customer never received {needle:?}; they got {texts:#?}");
+    }
+
+    async fn say(&self, text: &str) {
+        self.app.simulators.whatsapp.as_ref().unwrap().send_text(PHONE, text).await.unwrap();
+    }
+
+    async fn tap(&self, message: &Value, title: &str) {
+        let buttons = message["interactive"]["action"]["buttons"].as_array().expect("reply buttons");
+        let button = buttons.iter().find(|b| b["reply"]["title"] == title).unwrap_or_else(|| panic!("no button {title:?} in {buttons:?}"));
+        let id = button["reply"]["id"].as_str().unwrap();
+        self.app.simulators.whatsapp.as_ref().unwrap().tap_button(PHONE, id, title).await.unwrap();
+    }
+
+    fn daraja(&self) -> &malipo::daraja::simulator::SimulatorHandle {
+        self.app.simulators.daraja.as_ref().unwrap()
+    }
+
+    fn invoice_status(&self) -> (InvoiceStatus, i64) {
+        let inv = self.app.engine.store.read(|c| invoices::by_number(c, "INV-1042")).unwrap().unwrap();
+        (inv.status, inv.balance.shillings())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hi_i_want_to_pay_becomes_one_push_a_receipt_and_a_paid_invoice() {
+    let r = start().await;
+    let mut updates = r.app.payments.subscribe();
+    r.say("Hi, I want to pay INV-1042").await;
+    let confirm = r.wait_for_message("please confirm").await;
+    let text = confirm["display_text"].as_str().unwrap();
+    assert!(text.contains("KES 2,500") && text.contains("2547•••••678") && text.contains("Duka la Mama"), "{text}");
+    assert!(r.daraja().pushes().is_empty(), "nothing is pushed before the customer confirms");
+
+    r.tap(&confirm, "Pay KES 2,500").await;
+    let receipt = r.wait_for_message("Thank you! We received KES 2,500").await;
+    let pushes = r.daraja().pushes();
+    assert_eq!(pushes.len(), 1, "exactly one STK push");
+    assert_eq!((pushes[0].amount, pushes[0].phone.as_str(), pushes[0].account_reference.as_str()), (2500, PHONE, "INV-1042"));
+
+    let (rows, attempts) = r.app.engine.store.read(|c| Ok((ledger::list(c)?, repo::list(c)?))).unwrap();
+    assert_eq!(rows.len(), 1);
+    let code = rows[0].receipt.clone().expect("the callback's receipt");
+    assert!(receipt["display_text"].as_str().unwrap().contains(&code), "the receipt message carries the M-Pesa code");
+    assert_eq!(attempts[0].origin, "chat");
+    assert_eq!(r.invoice_status(), (InvoiceStatus::Paid, 0));
+    // The desktop raises its notification from this event.
+    let mut credited = false;
+    while let Ok(u) = updates.try_recv() {
+        credited |= u.credited.is_some_and(|k| k.shillings() == 2500) && u.invoice_paid;
+    }
+    assert!(credited, "a payment-received event was published");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn already_paid_with_an_unknown_code_is_queued_for_the_merchant() {
+    let r = start().await;
+    r.say("Nimeshalipa jana, mbona bado mnanidai?").await;
+    r.wait_for_message("namba ya muamala").await;
+    r.say("QKJ7RT61SV").await;
+    r.wait_for_message("Tutaangalia malipo QKJ7RT61SV").await;
+    let queued: i64 = r
+        .app
+        .engine
+        .store
+        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM attention WHERE kind = 'receipt_check' AND detail LIKE '%QKJ7RT61SV%'", [], |x| x.get(0))?))
+        .unwrap();
+    assert_eq!(queued, 1);
+    assert!(r.daraja().pushes().is_empty());
+    assert_eq!(r.invoice_status(), (InvoiceStatus::Open, 2500), "a claim alone changes no balance");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insufficient_balance_offers_a_smaller_amount_or_a_date() {
+    let r = start().await;
+    r.daraja().script_phone(PHONE, Script { result: SimResult::Code(1), callback: CallbackPlan::Immediate { copies: 1 }, ..Script::default() });
+    r.say("nataka kulipa").await;
+    let confirm = r.wait_for_message("thibitisha").await;
+    r.tap(&confirm, "Lipa KES 2,500").await;
+    let offer = r.wait_for_message("salio halitoshi").await;
+    let titles: Vec<_> = offer["interactive"]["action"]["buttons"].as_array().unwrap().iter().map(|b| b["reply"]["title"].as_str().unwrap().to_string()).collect();
+    assert_eq!(titles, ["Kiasi kidogo", "Nitalipa baadaye"]);
+    r.tap(&offer, "Nitalipa baadaye").await;
+    r.wait_for_message("Utaweza kulipa lini").await;
+    r.say("Ijumaa").await;
+    r.wait_for_message("Tumeandika kwamba utalipa").await;
+    let promises: i64 = r.app.engine.store.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM promises", [], |x| x.get(0))?)).unwrap();
+    assert_eq!(promises, 1);
+    assert_eq!(r.invoice_status(), (InvoiceStatus::Open, 2500));
+}
