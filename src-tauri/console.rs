@@ -112,14 +112,18 @@ pub struct ChatMessage {
     pub at: String,
 }
 
-/// One customer's messages, oldest first (already PIN-redacted when stored).
+/// One customer's messages, oldest first (already PIN-redacted when stored). A tap shows as its title.
 pub fn messages(conn: &Connection, customer_id: i64) -> Result<Vec<ChatMessage>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT m.id, m.direction, m.kind, m.body, m.status, m.at FROM messages m JOIN conversations v ON v.id = m.conversation_id
          WHERE v.customer_id = ?1 ORDER BY m.at, m.id",
     )?;
     let rows = stmt
-        .query_map([customer_id], |r| Ok(ChatMessage { id: r.get(0)?, direction: r.get(1)?, kind: r.get(2)?, body: r.get(3)?, status: r.get(4)?, at: r.get(5)? }))?
+        .query_map([customer_id], |r| {
+            let (direction, kind, body): (String, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
+            let body = if direction == "in" { as_typed(&kind, &body) } else { body };
+            Ok(ChatMessage { id: r.get(0)?, direction, kind, body, status: r.get(4)?, at: r.get(5)? })
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
@@ -290,8 +294,23 @@ pub async fn sim_messages(app: &App, customer_id: i64) -> Result<Vec<SimMessage>
     Ok(out)
 }
 
+/// What the customer's own phone shows for a message they sent: a tapped button is its title, not
+/// the log form "[button CONFIRM:1] Pay KES 2,500".
+fn as_typed(kind: &str, body: &str) -> String {
+    match (kind, body.strip_prefix('[').and_then(|rest| rest.split_once("] "))) {
+        ("text", _) | (_, None) => body.to_string(),
+        (_, Some((_, title))) => title.to_string(),
+    }
+}
+
 fn business_message(m: &Value) -> SimMessage {
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    // The message body as the phone shows it, without the simulator's button summary.
+    let text = [&m["text"]["body"], &m["interactive"]["body"]["text"]]
+        .into_iter()
+        .find_map(|v| v.as_str())
+        .map(String::from)
+        .unwrap_or_else(|| s(&m["display_text"]));
     let buttons = m["interactive"]["action"]["buttons"]
         .as_array()
         .map(|bs| bs.iter().map(|b| SimButton { id: s(&b["reply"]["id"]), title: s(&b["reply"]["title"]) }).collect())
@@ -304,7 +323,7 @@ fn business_message(m: &Value) -> SimMessage {
             .map(|r| SimListRow { id: s(&r["id"]), title: s(&r["title"]), description: r["description"].as_str().map(String::from) })
             .collect(),
     });
-    SimMessage { from_customer: false, text: s(&m["display_text"]), buttons, list, at: s(&m["at"]) }
+    SimMessage { from_customer: false, text, buttons, list, at: s(&m["at"]) }
 }
 
 pub async fn sim_send_text(app: &App, customer_id: i64, body: &str) -> Result<(), ConsoleError> {
@@ -351,11 +370,17 @@ mod tests {
 
     #[test]
     fn business_messages_keep_their_buttons_and_lists() {
-        let m = serde_json::json!({"display_text": "Pay?", "at": "2026-12-04T09:00:00.000Z", "interactive": {"action": {"buttons": [{"type": "reply", "reply": {"id": "CONFIRM:1", "title": "Pay KES 2,500"}}]}}});
+        let m = serde_json::json!({"display_text": "Pay? [Pay KES 2,500]", "at": "2026-12-04T09:00:00.000Z", "interactive": {"body": {"text": "Pay?"}, "action": {"buttons": [{"type": "reply", "reply": {"id": "CONFIRM:1", "title": "Pay KES 2,500"}}]}}});
         let s = business_message(&m);
         assert_eq!((s.text.as_str(), s.buttons[0].id.as_str(), s.buttons[0].title.as_str()), ("Pay?", "CONFIRM:1", "Pay KES 2,500"));
         let l = serde_json::json!({"display_text": "Which?", "at": "x", "interactive": {"action": {"button": "Choose invoice", "sections": [{"rows": [{"id": "INV:1", "title": "INV-1", "description": "KES 1,000"}]}]}}});
         let s = business_message(&l);
         assert_eq!(s.list.unwrap().rows[0].id, "INV:1");
+    }
+
+    #[test]
+    fn a_tapped_button_shows_as_its_title() {
+        assert_eq!(as_typed("interactive", "[button CONFIRM:1] Pay KES 2,500"), "Pay KES 2,500");
+        assert_eq!(as_typed("text", "[not a tap] hi"), "[not a tap] hi");
     }
 }

@@ -145,3 +145,61 @@ async fn insufficient_balance_offers_a_smaller_amount_or_a_date() {
     assert_eq!(promises, 1);
     assert_eq!(r.invoice_status(), (InvoiceStatus::Open, 2500));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_merchant_takes_over_replies_inside_the_window_and_hands_back() {
+    use malipo::console;
+    let r = start().await;
+    r.say("habari").await;
+    r.wait_for_message("Habari Wanjiku").await;
+    let customer_id = r.app.engine.store.read(|c| Ok(c.query_row("SELECT id FROM customers WHERE phone = ?1", [PHONE], |x| x.get::<_, i64>(0))?)).unwrap();
+
+    // Replying as yourself needs a takeover first.
+    let err = console::merchant_reply(&r.app, customer_id, "Hello from the shop").await.unwrap_err();
+    assert_eq!(err.code(), "not_human");
+    r.app.agent.take_over(customer_id).await.unwrap();
+    console::merchant_reply(&r.app, customer_id, "Hello from the shop, how can I help?").await.unwrap();
+    r.wait_for_message("Hello from the shop, how can I help?").await;
+
+    // While a person handles it, the bot stays quiet.
+    let before = r.received().len();
+    r.say("I want to pay").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(r.received().len(), before, "no bot reply during a takeover");
+    let inbox = r.app.engine.store.read(|c| console::conversations(c, chrono::Utc::now())).unwrap();
+    assert_eq!((inbox[0].handled_by.as_str(), inbox[0].window_open, inbox[0].phone.as_str()), ("human", true, "2547•••••678"));
+
+    r.app.agent.hand_back(customer_id).await.unwrap();
+    r.wait_for_message("msaidizi wetu wa malipo").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulated_phone_shows_buttons_and_the_mpesa_prompt_the_customer_answers() {
+    use malipo::console;
+    let r = start().await;
+    r.daraja().set_default_script(Script::await_customer());
+    let state = console::sim_state(&r.app).await.unwrap();
+    assert!(state.enabled);
+    let wanjiku = state.customers.iter().find(|c| c.name == "Wanjiku Kamau").unwrap();
+    assert_eq!((wanjiku.phone.as_str(), wanjiku.balance), ("2547•••••678", 2500));
+    console::sim_send_text(&r.app, wanjiku.customer_id, "I want to pay").await.unwrap();
+    r.wait_for_message("please confirm").await;
+    let screen = console::sim_messages(&r.app, wanjiku.customer_id).await.unwrap();
+    assert!(screen[0].from_customer && screen[0].text == "I want to pay");
+    let pay = screen[1].buttons.iter().find(|b| b.title == "Pay KES 2,500").unwrap().clone();
+    console::sim_tap(&r.app, wanjiku.customer_id, &pay.id, &pay.title).await.unwrap();
+    // The M-Pesa prompt appears on the customer's phone; they enter their PIN.
+    let mut prompt = None;
+    for _ in 0..100 {
+        prompt = console::sim_state(&r.app).await.unwrap().prompts.into_iter().next();
+        if prompt.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let prompt = prompt.expect("an STK prompt on the phone");
+    assert_eq!((prompt.amount, prompt.account_reference.as_str(), prompt.customer_id), (2500, "INV-1042", Some(wanjiku.customer_id)));
+    console::sim_answer(&r.app, &prompt.checkout_request_id, "pin").unwrap();
+    r.wait_for_message("Thank you! We received KES 2,500").await;
+    assert_eq!(r.invoice_status(), (InvoiceStatus::Paid, 0));
+}

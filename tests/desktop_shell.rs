@@ -25,6 +25,14 @@ fn the_desktop_window_opens_on_the_app_shell_with_real_data() {
     }
     let dir = tempfile::tempdir().unwrap();
     common::seed(dir.path());
+    // A notification daemon on the session bus that records every Notify call.
+    let notifications = dir.path().join("notifications.log");
+    let mut daemon = std::process::Command::new("/usr/bin/python3")
+        .args(["-m", "dbusmock", "--session", "-t", "notification_daemon", "-l"])
+        .arg(&notifications)
+        .spawn()
+        .expect("python3-dbusmock (run the suite with `npm test`, which provides a session bus)");
+    std::thread::sleep(Duration::from_millis(800));
     let app = PathBuf::from(env!("CARGO_BIN_EXE_malipo-desktop"));
     let driver = Driver::launch(&app, |cmd| common::isolate(cmd, dir.path()));
 
@@ -43,4 +51,39 @@ fn the_desktop_window_opens_on_the_app_shell_with_real_data() {
     let table = driver.wait_for_text("table[aria-label='Invoices']", "INV-1042", Duration::from_secs(10));
     assert!(table.contains("Wanjiku Kamau") && table.contains("KES 12,500") && table.contains("2547•••••678"), "{table}");
     driver.screenshot(&screenshots_dir().join("invoices.png"));
+
+    // Chat as the customer on the simulated phone and pay with the simulated M-Pesa prompt.
+    driver.click(&driver.find("button[data-screen='simulator']", Duration::from_secs(5)));
+    driver.find("[data-testid='sim-phone']", Duration::from_secs(10));
+    driver.click(&driver.find_with_text("select[aria-label='Customer'] option", "Wanjiku", Duration::from_secs(10)));
+    let input = driver.find("input[aria-label='Message']", Duration::from_secs(5));
+    driver.type_text(&input, "I want to pay");
+    driver.click(&driver.find("button[aria-label='Send']", Duration::from_secs(5)));
+    let pay = driver.find_with_text("button.reply-button", "Pay KES 2,500", Duration::from_secs(20));
+    driver.click(&pay);
+    driver.wait_for_text("[data-testid='stk-prompt']", "KES 2,500", Duration::from_secs(20));
+    driver.screenshot(&screenshots_dir().join("simulator.png"));
+    driver.click(&driver.find("button[data-answer='pin']", Duration::from_secs(5)));
+    driver.find_with_text(".bubble.from-business", "We received KES 2,500", Duration::from_secs(30));
+    driver.screenshot(&screenshots_dir().join("simulator-paid.png"));
+
+    // The invoice shows paid and the dashboard total rises, without a reload.
+    driver.click(&driver.find("button[data-screen='invoices']", Duration::from_secs(5)));
+    let row = driver.wait_for_text("tr[data-invoice='INV-1042']", "Paid", Duration::from_secs(10));
+    assert!(row.contains("KES 0"), "{row}");
+    driver.click(&driver.find("button[data-screen='dashboard']", Duration::from_secs(5)));
+    driver.wait_for_text("[data-testid='collected']", "KES 2,500", Duration::from_secs(10));
+    driver.wait_for_text("[data-testid='owed']", "KES 12,500", Duration::from_secs(10));
+    driver.click(&driver.find("button[data-screen='payments']", Duration::from_secs(5)));
+    driver.wait_for_text("table[aria-label='Ledger']", "INV-1042", Duration::from_secs(10));
+    driver.screenshot(&screenshots_dir().join("payments.png"));
+    driver.click(&driver.find("button[data-screen='conversations']", Duration::from_secs(5)));
+    driver.click(&driver.find("[data-customer-id]", Duration::from_secs(10)));
+    driver.find_with_text("[data-testid='chat'] .bubble", "We received KES 2,500", Duration::from_secs(10));
+    driver.screenshot(&screenshots_dir().join("conversations.png"));
+
+    // The merchant was told by an OS notification.
+    let log = std::fs::read_to_string(&notifications).unwrap_or_default();
+    assert!(log.contains("Notify") && log.contains("Payment received") && log.contains("INV-1042"), "notifications: {log}");
+    let _ = daemon.kill();
 }

@@ -339,8 +339,14 @@ async fn a_c2b_payment_matches_its_invoice_once_and_unknown_references_wait_for_
         .send()
         .await
         .unwrap();
-    let unmatched: i64 = h.store.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM unmatched_payments", [], |r| r.get(0))?)).unwrap();
-    assert_eq!(unmatched, 1);
+    let unmatched: i64 = h.store.read(|c| Ok(c.query_row("SELECT id FROM unmatched_payments WHERE trans_id = 'RKTQDM7W7T'", [], |r| r.get(0))?)).unwrap();
+    assert_eq!(h.balance(), 1500, "an unknown reference credits nothing by itself");
+    // The merchant recognises the payment and matches it by hand, once.
+    let update = h.payments.resolve_unmatched(unmatched, h.invoice_id).await.unwrap();
+    assert_eq!(update.credited.map(|k| k.shillings()), Some(300));
+    assert_eq!(h.balance(), 1200);
+    assert!(h.payments.resolve_unmatched(unmatched, h.invoice_id).await.is_err(), "never matched twice");
+    assert_eq!(h.balance(), 1200);
     let resp = http.post(format!("{}/webhooks/daraja/c2b/wrong/confirmation", h.base_url)).json(&confirmation("X", "INV-1042", "5")).send().await.unwrap();
     assert_eq!(resp.status(), 404);
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 
@@ -583,6 +584,65 @@ impl Payments {
     }
 }
 
+impl Payments {
+    /// The merchant matches a C2B payment nobody could match to one of their invoices.
+    pub async fn resolve_unmatched(&self, unmatched_id: i64, invoice_id: i64) -> Result<PaymentUpdate, PaymentError> {
+        let now = self.now();
+        let update = self
+            .store()
+            .write_async(move |tx| {
+                let row: Option<(String, i64, String, Option<String>)> = tx
+                    .query_row(
+                        "SELECT trans_id, amount, bill_ref, resolved_at FROM unmatched_payments WHERE id = ?1",
+                        [unmatched_id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    )
+                    .optional()?;
+                let Some((trans_id, amount, bill_ref, resolved)) = row else {
+                    return Err(StoreError::NotFound(format!("unmatched payment {unmatched_id}")));
+                };
+                if resolved.is_some() {
+                    return Ok(Err(PaymentError::Invalid(format!("payment {trans_id} was already matched"))));
+                }
+                let inv = invoices::get(tx, invoice_id)?;
+                let amount = Kes::positive(amount).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let receipt = Receipt {
+                    invoice_id: Some(inv.id),
+                    customer_id: Some(inv.customer_id),
+                    amount,
+                    receipt: Some(trans_id.clone()),
+                    source: Source::C2b,
+                    attempt_id: None,
+                    reference: bill_ref,
+                    paid_at: now,
+                };
+                let (ledger_id, credited, invoice_paid) = match ledger::apply(tx, &receipt, now)? {
+                    Applied::New { ledger_id, applied, invoice_paid, .. } => (ledger_id, Some(applied), invoice_paid),
+                    Applied::Duplicate { ledger_id } => (ledger_id, None, false),
+                };
+                tx.execute(
+                    "UPDATE unmatched_payments SET resolved_at = ?1, ledger_id = ?2 WHERE id = ?3",
+                    rusqlite::params![crate::store::ts(now), ledger_id, unmatched_id],
+                )?;
+                crate::store::audit(tx, now, "merchant", "matched_payment", &trans_id, &inv.number)?;
+                Ok(Ok(PaymentUpdate {
+                    attempt_id: None,
+                    invoice_id: Some(inv.id),
+                    state: None,
+                    result_code: Some(0),
+                    credited,
+                    receipt: Some(trans_id),
+                    invoice_paid,
+                    correction: false,
+                    detail: format!("matched by the merchant to {}", inv.number),
+                }))
+            })
+            .await??;
+        self.publish(update.clone());
+        Ok(update)
+    }
+}
+
 /// The customer's open invoice for exactly this amount, when M-Pesa's hashed MSISDN identifies them.
 fn invoice_for_payer(conn: &rusqlite::Connection, msisdn: &str, amount: Kes) -> Result<Option<invoices::Invoice>, StoreError> {
     use sha2::{Digest, Sha256};
@@ -611,7 +671,6 @@ fn mismatch_reason(a: &Attempt, o: &Outcome) -> Option<String> {
 }
 
 fn ledger_id_for_attempt(conn: &rusqlite::Connection, attempt_id: i64) -> Result<Option<i64>, StoreError> {
-    use rusqlite::OptionalExtension;
     Ok(conn.query_row("SELECT id FROM ledger_payments WHERE attempt_id = ?1", [attempt_id], |r| r.get(0)).optional()?)
 }
 

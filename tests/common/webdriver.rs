@@ -105,6 +105,27 @@ impl Driver {
         }
     }
 
+    /// Waits for an element matching `css` whose text contains `needle`.
+    pub fn find_with_text(&self, css: &str, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(v) = self.post(&self.s("/elements"), &json!({"using": "css selector", "value": css})) {
+                for el in v.as_array().into_iter().flatten() {
+                    let id = el[ELEMENT].as_str().unwrap_or_default().to_string();
+                    if self.text(&id).contains(needle) {
+                        return id;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no {css} showing {needle:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn type_text(&self, element: &str, text: &str) {
+        self.post(&self.s(&format!("/element/{element}/value")), &json!({"text": text})).unwrap();
+    }
+
     pub fn text(&self, element: &str) -> String {
         self.get(&self.s(&format!("/element/{element}/text"))).unwrap().as_str().unwrap_or_default().to_string()
     }

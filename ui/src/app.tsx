@@ -1,10 +1,12 @@
 import { useState } from "preact/hooks";
 import { api, type AppInfo } from "./api";
 import { useLoad } from "./load";
+import { Conversations } from "./screens/conversations";
 import { Dashboard } from "./screens/dashboard";
 import { Invoices } from "./screens/invoices";
 import { Payments } from "./screens/payments";
 import { Placeholder } from "./screens/placeholder";
+import { Simulator } from "./screens/simulator";
 
 export type ScreenId = "dashboard" | "invoices" | "conversations" | "payments" | "reminders" | "reports" | "settings" | "simulator";
 
@@ -19,14 +21,18 @@ export const screens: { id: ScreenId; label: string }[] = [
   { id: "simulator", label: "Simulator" },
 ];
 
-function Screen(props: { id: ScreenId; info: AppInfo | undefined }) {
+function Screen(props: { id: ScreenId; info: AppInfo | undefined; go: (id: ScreenId) => void }) {
   switch (props.id) {
     case "dashboard":
       return <Dashboard info={props.info} />;
     case "invoices":
       return <Invoices />;
+    case "conversations":
+      return <Conversations onNavigate={props.go} />;
     case "payments":
       return <Payments />;
+    case "simulator":
+      return <Simulator merchantName={props.info?.merchant_name} onNavigate={props.go} />;
     default:
       return <Placeholder id={props.id} />;
   }
@@ -73,7 +79,7 @@ export function App() {
             <strong>Malipo could not start its engine.</strong> <span>{info.data.startup_error}</span>
           </div>
         )}
-        <Screen id={current} info={info.data} />
+        <Screen id={current} info={info.data} go={setCurrent} />
       </main>
     </div>
   );

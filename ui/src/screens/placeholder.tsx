@@ -2,11 +2,9 @@ import { Empty } from "../components";
 import type { ScreenId } from "../app";
 
 const coming: Record<string, [string, string]> = {
-  conversations: ["Conversations", "Customer chats with the payment agent will appear here."],
   reminders: ["Reminders", "Your reminder schedule and the next week's sends will appear here."],
   reports: ["Reports", "Collection rate, days to pay and what makes customers pay will appear here."],
   settings: ["Settings", "M-Pesa (Daraja) and WhatsApp connections will be set here."],
-  simulator: ["Simulator", "Chat as a customer and approve a simulated M-Pesa prompt here."],
 };
 
 export function Placeholder(props: { id: ScreenId }) {
