@@ -133,6 +133,12 @@ pub struct AgentConfig {
     pub allow_partial: bool,
     pub min_partial: Kes,
     pub confirmation_timeout_minutes: u32,
+    /// An optional OpenAI-compatible model for messages the built-in understanding scores low.
+    pub llm_enabled: bool,
+    pub llm_endpoint: String,
+    pub llm_model: String,
+    /// Below this understanding confidence the model is asked (when enabled).
+    pub llm_below_confidence: f32,
 }
 
 /// The keys a config file may hold, as `section.key`. Each can also be set as MALIPO_SECTION_KEY.
@@ -158,6 +164,10 @@ const KEYS: &[&str] = &[
     "agent.allow_partial",
     "agent.min_partial",
     "agent.confirmation_timeout_minutes",
+    "agent.llm_enabled",
+    "agent.llm_endpoint",
+    "agent.llm_model",
+    "agent.llm_below_confidence",
 ];
 
 const SECRET_KEYS: &[&str] = &[
@@ -304,7 +314,15 @@ impl Config {
             allow_partial: v.get("agent.allow_partial", || true)?,
             min_partial: v.get::<KesValue>("agent.min_partial", || KesValue(Kes::new(100).unwrap()))?.0,
             confirmation_timeout_minutes: v.get("agent.confirmation_timeout_minutes", || 15)?,
+            llm_enabled: v.get("agent.llm_enabled", || false)?,
+            llm_endpoint: v.optional("agent.llm_endpoint").unwrap_or_else(|| "http://localhost:11434/v1".to_string()),
+            llm_model: v.optional("agent.llm_model").unwrap_or_else(|| "llama3.1".to_string()),
+            llm_below_confidence: v.get("agent.llm_below_confidence", || 0.5)?,
         };
+        check_url(&agent.llm_endpoint).map_err(|r| v.invalid("agent.llm_endpoint", r))?;
+        if !(0.0..=1.0).contains(&agent.llm_below_confidence) {
+            return Err(v.invalid("agent.llm_below_confidence", "must be between 0 and 1"));
+        }
         if agent.confirmation_timeout_minutes == 0 {
             return Err(v.invalid("agent.confirmation_timeout_minutes", "must be at least 1 minute"));
         }
