@@ -168,20 +168,28 @@ impl App {
     /// WhatsApp inbox and outbox, and the agent's payment follow-up.
     pub fn spawn_workers(&self) {
         let Some((inbox, worker)) = self.workers.lock().unwrap().take() else { return };
-        let store = self.engine.store.clone();
-        let payments = self.payments.clone();
-        let stop = self.stopped();
-        tokio::spawn(async move {
-            if let Err(e) = crate::payments::webhooks::process_pending(&store, &payments, None).await {
-                tracing::error!(error = %e, "could not process stored Daraja events");
-            }
-            payments.run_poller(stop).await;
-        });
+        tokio::spawn(self.payments.clone().run_poller(self.stopped()));
+        self.register_c2b_urls();
         tokio::spawn(inbox.run(self.whatsapp.wake.clone(), self.stopped()));
         tokio::spawn(worker.run(self.stopped()));
         tokio::spawn(self.agent.clone().follow_payments(self.stopped()));
         // Events stored before a restart are processed now.
         self.whatsapp.wake.notify_one();
+    }
+
+    /// With a public address, tells Daraja where to confirm paybill/till payments made outside the
+    /// chat. Without one, C2B payments reach the desktop only through `malipo relay`.
+    fn register_c2b_urls(&self) {
+        let config = &self.engine.config;
+        let (Some(public), false) = (&config.public_url, config.daraja.environment == DarajaEnvironment::Simulator) else { return };
+        let base = format!("{}/webhooks/daraja/c2b/{}", public.trim_end_matches('/'), self.daraja_webhooks.token);
+        let daraja = self.payments.daraja().clone();
+        tokio::spawn(async move {
+            match daraja.register_c2b_urls(&format!("{base}/confirmation"), &format!("{base}/validation")).await {
+                Ok(()) => tracing::info!("C2B confirmation and validation URLs registered with Daraja"),
+                Err(e) => tracing::warn!(error = %e, "could not register the C2B URLs with Daraja; paybill payments made outside the chat will not arrive"),
+            }
+        });
     }
 
     /// Tells the outbox sender a message is waiting.

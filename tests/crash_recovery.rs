@@ -97,3 +97,26 @@ async fn killed_after_the_push_was_accepted_then_a_restarted_serve_credits_once(
 async fn killed_while_the_push_was_in_flight_it_is_never_resent_and_credits_once() {
     killed_mid_payment_then_resolved_once(PushPlan::Slow(Duration::from_secs(4)), State::Sending).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_a_public_url_registers_its_c2b_urls_and_credits_a_paybill_payment_once() {
+    let dir = tempfile::tempdir().unwrap();
+    common::seed(dir.path());
+    let sim = DarajaSimulator::start(SimulatorConfig::sandbox_defaults(clock::system())).await.unwrap();
+    let port = free_port();
+    let mut serve = malipo(dir.path(), &sim, port);
+    serve.arg("serve").env("MALIPO_PUBLIC_URL", format!("http://127.0.0.1:{port}"));
+    let served = common::Served::start_with(serve);
+    wait_until("the C2B URLs are registered", || sim.c2b_urls().is_some()).await;
+    let (confirmation, _) = sim.c2b_urls().unwrap();
+    assert!(confirmation.starts_with(&format!("http://127.0.0.1:{port}/webhooks/daraja/c2b/")) && confirmation.ends_with("/confirmation"));
+
+    // The customer pays the paybill directly, typing the invoice number as the account.
+    sim.c2b_pay("inv1042", 2500, PHONE).await.unwrap();
+    let store = Store::open(&common::db_path(dir.path())).unwrap();
+    let balance = || store.read(|c| invoices::by_number(c, "INV-1042")).unwrap().unwrap().balance.shillings();
+    wait_until("the paybill payment is credited", || balance() == 0).await;
+    let rows = store.read(ledger::list).unwrap();
+    assert_eq!((rows.len(), rows[0].source.as_str()), (1, "c2b"));
+    drop(served);
+}

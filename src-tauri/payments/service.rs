@@ -122,6 +122,10 @@ impl Payments {
         }
     }
 
+    pub fn daraja(&self) -> &DarajaClient {
+        &self.inner.daraja
+    }
+
     pub fn clock(&self) -> &SharedClock {
         &self.inner.clock
     }
@@ -432,13 +436,18 @@ impl Payments {
         Ok(stuck.len())
     }
 
-    /// Runs the poller until `shutdown`: every few seconds, or at once when woken.
+    /// Runs the poller until `shutdown`: resumes interrupted attempts first, then every few seconds (or
+    /// at once when woken) settles stored Daraja events and does the due checks.
     pub async fn run_poller(self, shutdown: impl std::future::Future<Output = ()>) {
         if let Err(e) = self.resume().await {
             tracing::error!(error = %e, "could not resume payment attempts");
         }
         tokio::pin!(shutdown);
         loop {
+            // Callbacks that came before their attempt could take them (e.g. during start-up) are retried.
+            if let Err(e) = super::webhooks::process_pending(self.store(), &self, None).await {
+                tracing::warn!(error = %e, "could not process stored Daraja events");
+            }
             if let Err(e) = self.poll_due().await {
                 tracing::warn!(error = %e, "payment poller");
             }

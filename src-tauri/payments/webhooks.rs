@@ -140,13 +140,15 @@ async fn c2b_confirmation(State(state): State<DarajaWebhooks>, Path(token): Path
 
 /// Processes Daraja events that were stored but not processed: a crash right after the 200, a
 /// failure while processing, or a callback that arrived before its push's answer was recorded.
-/// `only` limits it to one external id (a CheckoutRequestID). Idempotent: safe to run any time.
+/// `only` limits it to one external id (a CheckoutRequestID). An event that still cannot be processed
+/// after 30 tries stays stored, unprocessed, with its error, for the merchant. Idempotent.
 pub async fn process_pending(store: &Store, payments: &Payments, only: Option<String>) -> crate::store::Result<usize> {
     let pending: Vec<(i64, String, String)> = store
         .read_async(move |c| {
             let mut stmt = c.prepare(
                 "SELECT id, source, payload FROM inbound_events
-                 WHERE processed_at IS NULL AND source IN ('daraja_stk', 'daraja_c2b') AND (?1 IS NULL OR external_id = ?1) ORDER BY id",
+                 WHERE processed_at IS NULL AND source IN ('daraja_stk', 'daraja_c2b') AND (?1 IS NULL OR external_id = ?1)
+                   AND attempts < 30 ORDER BY id",
             )?;
             let rows = stmt.query_map([only], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
