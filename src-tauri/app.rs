@@ -173,6 +173,7 @@ impl App {
         tokio::spawn(inbox.run(self.whatsapp.wake.clone(), self.stopped()));
         tokio::spawn(worker.run(self.stopped()));
         tokio::spawn(self.agent.clone().follow_payments(self.stopped()));
+        tokio::spawn(self.clone().run_reminders());
         // Events stored before a restart are processed now.
         self.whatsapp.wake.notify_one();
     }
@@ -190,6 +191,37 @@ impl App {
                 Err(e) => tracing::warn!(error = %e, "could not register the C2B URLs with Daraja; paybill payments made outside the chat will not arrive"),
             }
         });
+    }
+
+    /// Sends due reminders and promise follow-ups once a minute until shutdown. What was sent is
+    /// stored with the next run, so closing the app never causes a burst on reopening.
+    async fn run_reminders(self) {
+        let stop = self.stopped();
+        tokio::pin!(stop);
+        loop {
+            let (tz, merchant) = (self.engine.config.timezone, self.engine.config.merchant_name.clone());
+            let now = self.engine.clock.now();
+            let result = self
+                .engine
+                .store
+                .write_async(move |tx| {
+                    let sent = crate::reminders::run_due(tx, now, tz, &merchant)?.len();
+                    Ok(sent + crate::reminders::follow_up_promises(tx, now, tz, &merchant)?)
+                })
+                .await;
+            match result {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(count = n, "reminders queued");
+                    self.wake_outbox();
+                }
+                Err(e) => tracing::warn!(error = %e, "reminders could not run; will retry"),
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            }
+        }
     }
 
     /// Tells the outbox sender a message is waiting.

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod engine;
 pub mod logging;
 pub mod payments;
+pub mod reminders;
 pub mod secrets;
 pub mod server;
 pub mod store;

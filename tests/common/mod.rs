@@ -56,13 +56,16 @@ pub fn new_invoice(number: &str, customer: &str, phone: &str, amount: i64) -> Ne
     }
 }
 
-/// Seeds two invoices into the database at `dir`.
+/// Seeds two invoices into the database at `dir`. Scheduled reminders are switched off so that what
+/// a test sees does not depend on the time of day it runs.
 pub fn seed(dir: &Path) {
     let store = Store::open(&db_path(dir)).unwrap();
     store
         .write(|tx| {
             invoices::insert(tx, &new_invoice("INV-1042", "Wanjiku Kamau", "0712345678", 2500), Utc::now())?;
-            invoices::insert(tx, &new_invoice("INV-1043", "Otieno Ochieng", "0722000111", 12500), Utc::now())
+            invoices::insert(tx, &new_invoice("INV-1043", "Otieno Ochieng", "0722000111", 12500), Utc::now())?;
+            let off = malipo::reminders::ReminderPolicy { enabled: false, ..Default::default() };
+            malipo::reminders::save_policy(tx, &off, Utc::now()).map(|r| r.expect("a valid policy"))
         })
         .unwrap();
 }
