@@ -136,7 +136,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Relay => not_available("relay"),
         Command::Import { .. } => not_available("import"),
         Command::Payments { json } => list_payments(config, json),
-        Command::Report { .. } => not_available("report"),
+        Command::Report { from, to, json, csv } => report_cmd(config, from, to, json, csv),
         Command::Understand { batch, text } => understand_cmd(&config, batch, text),
         Command::RequestPayment { invoice, amount, phone, no_wait } => request_payment(config, &invoice, amount, phone, no_wait),
     }
@@ -271,6 +271,42 @@ fn list_invoices(config: Config, json: bool) -> Result<(), CliError> {
             i.due_date,
             i.status.as_str()
         )?;
+    }
+    Ok(())
+}
+
+fn parse_day(flag: &str, value: &str) -> Result<chrono::NaiveDate, CliError> {
+    value.parse().map_err(|_| CliError { message: format!("{flag} {value:?} is not a date like 2026-12-31"), code: 2 })
+}
+
+/// `malipo report`: the collection report for a period (default: this month so far).
+fn report_cmd(config: Config, from: Option<String>, to: Option<String>, json: bool, csv: bool) -> Result<(), CliError> {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().with_timezone(&config.timezone).date_naive();
+    let from = from.map(|f| parse_day("--from", &f)).transpose()?.unwrap_or_else(|| today.with_day(1).unwrap());
+    let to = to.map(|t| parse_day("--to", &t)).transpose()?.unwrap_or(today);
+    if from > to {
+        return Err(CliError { message: format!("--from {from} is after --to {to}"), code: 2 });
+    }
+    let tz = config.timezone;
+    let engine = open_engine(config)?;
+    let r = engine.store.read(|c| crate::reports::report(c, from, to, tz))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &r)?;
+        writeln!(out)?;
+    } else if csv {
+        out.write_all(crate::reports::to_csv(&r).as_bytes())?;
+    } else {
+        let rate = |v: Option<f64>| v.map(|x| format!("{x}%")).unwrap_or_else(|| "—".into());
+        writeln!(out, "Collections {from} to {to}")?;
+        writeln!(out, "  Collected:            {}", Kes::new(r.amount_collected).unwrap_or_default())?;
+        writeln!(out, "  Collection rate:      {} of invoices due, {} of the amount due", rate(r.collection_rate_by_count), rate(r.collection_rate_by_amount))?;
+        writeln!(out, "  DSO (countback):      {} days", r.dso_days.map(|d| d.to_string()).unwrap_or_else(|| "—".into()))?;
+        writeln!(out, "  Days to pay:          average {}, median {}", r.average_days_to_pay.map(|d| d.to_string()).unwrap_or_else(|| "—".into()), r.median_days_to_pay.map(|d| d.to_string()).unwrap_or_else(|| "—".into()))?;
+        writeln!(out, "  Owed, by days late:   current {} · 1–30 {} · 31–60 {} · 61–90 {} · 90+ {} (at risk {})", r.aging.current, r.aging.days_1_30, r.aging.days_31_60, r.aging.days_61_90, r.aging.days_over_90, rate(r.at_risk_share))?;
+        writeln!(out, "  CEI:                  {}", rate(r.cei))?;
+        writeln!(out, "  Funnel:               reminded {} → replied {} → confirmed {} → pushed {} → paid {}", r.funnel.reminded, r.funnel.replied, r.funnel.confirmed, r.funnel.pushed, r.funnel.paid)?;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod logging;
 pub mod payments;
 pub mod reminders;
+pub mod reports;
 pub mod secrets;
 pub mod server;
 pub mod store;

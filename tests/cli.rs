@@ -134,3 +134,20 @@ fn serve_writes_its_log_in_the_log_dir() {
     let logs: Vec<_> = std::fs::read_dir(dir.path().join("logs")).unwrap().collect();
     assert!(!logs.is_empty(), "a log file is written in the log dir");
 }
+
+#[test]
+fn report_prints_json_csv_and_refuses_a_bad_date() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let out = malipo(dir.path()).args(["report", "--from", "2026-12-01", "--to", "2026-12-31", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Both seeded invoices are due on 4 December and unpaid.
+    assert_eq!((r["invoices_due"].as_i64(), r["amount_due"].as_i64(), r["collection_rate_by_count"].as_f64()), (Some(2), Some(15000), Some(0.0)));
+    let out = malipo(dir.path()).args(["report", "--from", "2026-12-01", "--to", "2026-12-31", "--csv"]).output().unwrap();
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.starts_with("metric,value\n") && csv.contains("\namount_due,15000\n"), "{csv}");
+    let out = malipo(dir.path()).args(["report", "--from", "31/12/2026"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--from"));
+}

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_whatsapp.sql")),
     (3, include_str!("migrations/0003_agent.sql")),
+    (4, include_str!("migrations/0004_report_indexes.sql")),
 ];
 
 pub fn schema_version() -> u32 {
