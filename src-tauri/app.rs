@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{watch, Notify};
 
+use crate::agent::llm::{LlmProposer, LlmSettings};
 use crate::agent::{service::pin_redactor, Agent};
 use crate::config::DarajaEnvironment;
 use crate::daraja::simulator::{DarajaSimulator, SimulatorConfig, SimulatorHandle};
@@ -142,7 +143,11 @@ impl App {
         let limits = RateLimits { pair_burst: 3, ..RateLimits::from_config(&config.whatsapp) };
         let worker = OutboxWorker::new(engine.store.clone(), graph.clone(), engine.clock.clone(), limits);
         let outbox_wake = worker.wake();
-        let agent = Agent::new(engine.store.clone(), engine.clock.clone(), payments.clone(), config.clone(), outbox_wake.clone());
+        let llm = match config.agent.llm_enabled {
+            true => Some(LlmProposer::new(LlmSettings::from_config(&config.agent, engine.secrets.get(SecretName::LlmApiKey)?))),
+            false => None,
+        };
+        let agent = Agent::new(engine.store.clone(), engine.clock.clone(), payments.clone(), config.clone(), outbox_wake.clone(), llm);
         let inbox = Inbox::new(engine.store.clone(), graph, engine.clock.clone())
             .with_handler(Arc::new(agent.clone()))
             .with_redactor(pin_redactor())

@@ -24,12 +24,17 @@ struct Running {
 }
 
 async fn start() -> Running {
+    start_with(vec![]).await
+}
+
+async fn start_with(extra: Vec<(String, String)>) -> Running {
     let dir = tempfile::tempdir().unwrap();
     common::seed(dir.path());
-    let env: Vec<(String, String)> = vec![
+    let mut env: Vec<(String, String)> = vec![
         ("MALIPO_DATABASE".into(), common::db_path(dir.path()).display().to_string()),
         ("MALIPO_MERCHANT_NAME".into(), "Duka la Mama".into()),
     ];
+    env.extend(extra);
     let config = Config::from_sources(None, None, &env).unwrap();
     let engine = Engine::open(config, malipo::clock::system(), std::sync::Arc::new(MemorySecrets::default())).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -202,4 +207,46 @@ async fn the_simulated_phone_shows_buttons_and_the_mpesa_prompt_the_customer_ans
     console::sim_answer(&r.app, &prompt.checkout_request_id, "pin").unwrap();
     r.wait_for_message("Thank you! We received KES 2,500").await;
     assert_eq!(r.invoice_status(), (InvoiceStatus::Paid, 0));
+}
+
+/// An OpenAI-compatible model server that always proposes paying INV-1042 with an inflated amount.
+async fn scripted_model() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                axum::Json(serde_json::json!({"id": "c1", "object": "chat.completion", "model": "test", "choices": [{"index": 0, "finish_reason": "tool_calls",
+                    "message": {"role": "assistant", "content": null, "tool_calls": [{"id": "t1", "type": "function",
+                        "function": {"name": "propose_payment", "arguments": "{\"invoice\": \"INV-1042\", \"amount\": 99000}"}}]}}]}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unclear_message_goes_to_the_model_whose_proposal_is_checked_and_confirmed_never_charged() {
+    let (endpoint, calls) = scripted_model().await;
+    let r = start_with(vec![("MALIPO_AGENT_LLM_ENABLED".into(), "true".into()), ("MALIPO_AGENT_LLM_ENDPOINT".into(), endpoint)]).await;
+    // Clear messages never reach the model.
+    r.say("hi").await;
+    r.wait_for_message("Hello Wanjiku").await;
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // An unclear one does; the model asks for KES 99,000, more than the balance: the policy offers the
+    // ledger's KES 2,500 and waits for the customer's own confirmation.
+    r.say("ile kitu ya jana bana, si unajua").await;
+    r.wait_for_message("tafadhali thibitisha").await;
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let texts: Vec<String> = r.received().iter().map(|m| m["display_text"].as_str().unwrap_or_default().to_string()).collect();
+    assert!(texts.iter().any(|t| t.contains("zaidi ya deni lako")), "{texts:#?}");
+    assert!(texts.iter().rev().find(|t| t.contains("thibitisha")).unwrap().contains("KES 2,500"), "answered in the customer's Swahili");
+    assert!(r.daraja().pushes().is_empty(), "a model's proposal never charges by itself");
 }

@@ -94,6 +94,9 @@ pub struct Conversation {
 #[derive(Debug, Clone)]
 pub enum Input {
     Text { understanding: Understanding, pin_removed: bool },
+    /// What an optional language model proposes the customer meant. Acted on like their words, except
+    /// that it is never taken as consent: only the customer's own "yes" or tap confirms a payment.
+    ModelProposal { understanding: Understanding },
     /// A reply-button or list tap (its id), or a template quick reply (its payload).
     Tap { id: String },
     /// Media, location, stickers…: we can only read text.
@@ -139,8 +142,9 @@ pub fn decide(mut c: Conversation, input: Input, f: &Facts) -> (Conversation, Ve
                 c.language = Some(understanding.language);
                 out.push(Action::Send(voice(&c, f).pin_warning()));
             }
-            text(&mut c, f, &understanding, &mut out);
+            text(&mut c, f, &understanding, true, &mut out);
         }
+        Input::ModelProposal { understanding } => text(&mut c, f, &understanding, false, &mut out),
     }
     (c, out)
 }
@@ -356,7 +360,8 @@ fn hand_to_person(c: &mut Conversation, f: &Facts, reason: &str, out: &mut Vec<A
     }
 }
 
-fn text(c: &mut Conversation, f: &Facts, u: &Understanding, out: &mut Vec<Action>) {
+/// `own_words`: the customer's message itself, not a model's reading of it; only then can it consent.
+fn text(c: &mut Conversation, f: &Facts, u: &Understanding, own_words: bool, out: &mut Vec<Action>) {
     // Keep the customer's language: a yes/no, or a bare answer to our question ("1000", a receipt
     // code, "Friday"), says nothing about the language they prefer.
     let answering = matches!(c.stage, Stage::AskingAmount { .. } | Stage::AskingReceiptCode | Stage::AskingPromiseDate { .. } | Stage::ChoosingInvoice);
@@ -367,8 +372,8 @@ fn text(c: &mut Conversation, f: &Facts, u: &Understanding, out: &mut Vec<Action
     let v = voice(c, f);
     // Answers to a question the conversation is waiting on come first.
     match (&c.stage, u.intent) {
-        (Stage::Confirming { offer }, Intent::Affirm) => return accept(c, f, offer.clone(), out),
-        (Stage::Confirming { offer }, Intent::Pay) if e.amount.is_none_or(|a| a as i64 == offer.amount) && e.invoice.is_none() => {
+        (Stage::Confirming { offer }, Intent::Affirm) if own_words => return accept(c, f, offer.clone(), out),
+        (Stage::Confirming { offer }, Intent::Pay) if own_words && e.amount.is_none_or(|a| a as i64 == offer.amount) && e.invoice.is_none() => {
             return accept(c, f, offer.clone(), out)
         }
         (Stage::Confirming { .. }, Intent::Deny) => {
@@ -396,7 +401,7 @@ fn text(c: &mut Conversation, f: &Facts, u: &Understanding, out: &mut Vec<Action
     let amount = e.amount.map(|a| a.min(i64::MAX as u64) as i64);
     match u.intent {
         Intent::Pay => start_pay(c, f, amount, e.invoice.as_deref(), out),
-        Intent::Affirm if c.retry.is_some() && !in_flight(c) => {
+        Intent::Affirm if own_words && c.retry.is_some() && !in_flight(c) => {
             let id = c.retry.as_ref().unwrap().id;
             tap(c, f, &format!("RETRY:{id}"), out)
         }

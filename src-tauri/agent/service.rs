@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::Notify;
 
+use super::llm::{should_consult, LlmContext, LlmProposer};
 use super::policy::{self, Action, Conversation, Facts, Input, OpenInvoice, Rules};
 use super::replies::{kes, Reply, Voice};
 use crate::clock::SharedClock;
@@ -35,6 +36,8 @@ struct Inner {
     payments: Payments,
     config: Arc<Config>,
     outbox_wake: Arc<Notify>,
+    /// The optional model, consulted only for messages the built-in understanding is unsure of.
+    llm: Option<LlmProposer>,
     /// One turn at a time per customer; different customers proceed in parallel.
     locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -48,8 +51,8 @@ pub enum AgentError {
 }
 
 impl Agent {
-    pub fn new(store: Store, clock: SharedClock, payments: Payments, config: Arc<Config>, outbox_wake: Arc<Notify>) -> Agent {
-        Agent { inner: Arc::new(Inner { store, clock, payments, config, outbox_wake, locks: Mutex::new(HashMap::new()) }) }
+    pub fn new(store: Store, clock: SharedClock, payments: Payments, config: Arc<Config>, outbox_wake: Arc<Notify>, llm: Option<LlmProposer>) -> Agent {
+        Agent { inner: Arc::new(Inner { store, clock, payments, config, outbox_wake, llm, locks: Mutex::new(HashMap::new()) }) }
     }
 
     fn lock_for(&self, customer_id: i64) -> Arc<tokio::sync::Mutex<()>> {
@@ -58,12 +61,12 @@ impl Agent {
 
     /// A person from the merchant's team takes the conversation: the bot stays quiet.
     pub async fn take_over(&self, customer_id: i64) -> Result<(), AgentError> {
-        self.turn(customer_id, Input::HumanTakeover, &format!("takeover:{}", self.inner.clock.now().timestamp_millis()), None).await
+        self.turn(customer_id, Input::HumanTakeover, &format!("takeover:{}", self.inner.clock.now().timestamp_millis()), None, None).await
     }
 
     /// The merchant hands the conversation back to the bot.
     pub async fn hand_back(&self, customer_id: i64) -> Result<(), AgentError> {
-        self.turn(customer_id, Input::Handback, &format!("handback:{}", self.inner.clock.now().timestamp_millis()), None).await
+        self.turn(customer_id, Input::Handback, &format!("handback:{}", self.inner.clock.now().timestamp_millis()), None, None).await
     }
 
     /// Tells customers about every payment outcome not yet told (receipts, failures), durably.
@@ -72,7 +75,7 @@ impl Agent {
         let n = pending.len();
         for outcome in pending {
             let (customer_id, key, input, mark) = outcome;
-            self.turn(customer_id, input, &key, Some(mark)).await?;
+            self.turn(customer_id, input, &key, Some(mark), None).await?;
         }
         Ok(n)
     }
@@ -95,7 +98,7 @@ impl Agent {
 
     /// One step of one conversation. `turn_key` makes the replies idempotent; `mark` records that a
     /// payment outcome was told, in the same transaction as the reply.
-    async fn turn(&self, customer_id: i64, input: Input, turn_key: &str, mark: Option<Mark>) -> Result<(), AgentError> {
+    async fn turn(&self, customer_id: i64, input: Input, turn_key: &str, mark: Option<Mark>, text: Option<&str>) -> Result<(), AgentError> {
         let lock = self.lock_for(customer_id);
         let _guard = lock.lock().await;
         let now = self.inner.clock.now();
@@ -110,7 +113,12 @@ impl Agent {
             .read_async(move |c| Ok((load_conversation(c, customer_id)?, load_facts(c, customer_id, &config, receipt.as_deref(), now)?)))
             .await?;
         let facts = facts.ok_or(AgentError::NoPhone(customer_id))?;
-        let (mut next, actions) = policy::decide(conversation, input, &facts);
+        let (input, hint) = self.consult_model(&conversation, input, text, &facts, now).await;
+        let (mut next, mut actions) = policy::decide(conversation, input, &facts);
+        // The model's own words go only beside the policy's reply, never instead of it.
+        if let (Some(h), Some(i)) = (hint, actions.iter().position(|a| matches!(a, Action::Send(_)))) {
+            actions.insert(i, Action::Send(Reply { body: h, buttons: vec![], list: None }));
+        }
 
         // Money first: a payment request is idempotent by key, so a repeated turn never pushes twice.
         let mut extra = Vec::new();
@@ -157,23 +165,49 @@ impl Agent {
         Ok(())
     }
 
+    /// For a message the built-in understanding is unsure of (and only outside a confirmation or a
+    /// payment), asks the optional model. Its proposal is never taken as consent.
+    async fn consult_model(&self, c: &Conversation, input: Input, text: Option<&str>, facts: &Facts, now: DateTime<Utc>) -> (Input, Option<String>) {
+        let (Some(llm), Some(text), Input::Text { understanding, .. }) = (&self.inner.llm, text, &input) else {
+            return (input, None);
+        };
+        if !should_consult(c, understanding, self.inner.config.agent.llm_below_confidence) {
+            return (input, None);
+        }
+        let ctx = LlmContext {
+            text,
+            language: understanding.language,
+            today: now.with_timezone(&self.inner.config.timezone).date_naive(),
+            merchant: &facts.merchant,
+            customer_first_name: &facts.customer_name,
+            invoices: &facts.invoices,
+        };
+        match llm.propose(&ctx).await {
+            Some(p) => (Input::ModelProposal { understanding: p.understanding }, p.reply_hint),
+            None => (input, None),
+        }
+    }
+
     async fn on_message(&self, msg: &InboundMessage, customer_id: i64) -> Result<(), AgentError> {
         let today = self.inner.clock.now().with_timezone(&self.inner.config.timezone).date_naive();
+        let mut redacted_text = None;
         let input = match &msg.content {
             Content::Text { body } => {
                 if body.trim().eq_ignore_ascii_case("start") {
                     Input::Tap { id: "START".into() }
                 } else {
                     let redacted = redact_pin(body);
-                    let text = redacted.as_deref().unwrap_or(body);
-                    Input::Text { understanding: understand(text, today), pin_removed: redacted.is_some() }
+                    let text = redacted.clone().unwrap_or_else(|| body.clone());
+                    let input = Input::Text { understanding: understand(&text, today), pin_removed: redacted.is_some() };
+                    redacted_text = Some(text);
+                    input
                 }
             }
             Content::ButtonReply { id, .. } | Content::ListReply { id, .. } => Input::Tap { id: id.clone() },
             Content::TemplateButton { payload, .. } => Input::Tap { id: payload.clone() },
             _ => Input::NonText,
         };
-        self.turn(customer_id, input, &msg.id, None).await
+        self.turn(customer_id, input, &msg.id, None, redacted_text.as_deref()).await
     }
 }
 

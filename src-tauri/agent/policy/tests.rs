@@ -352,6 +352,18 @@ fn injected_instructions_change_nothing() {
 }
 
 #[test]
+fn a_model_proposal_is_never_taken_as_consent() {
+    let f = facts(vec![inv(7, "INV-1042", 2500)]);
+    let (c, _) = run(&f, vec![say("I want to pay")]);
+    for intent in [Intent::Pay, Intent::Affirm] {
+        let understanding = Understanding { intent, ..understand("pay", today()) };
+        let (next, a) = decide(c.clone(), Input::ModelProposal { understanding }, &f);
+        assert!(payments(&a).is_empty(), "{intent:?} from a model");
+        assert!(!matches!(next.stage, Stage::Paying { .. }));
+    }
+}
+
+#[test]
 fn a_paid_result_sends_the_receipt() {
     let f = facts(vec![inv(7, "INV-1042", 2500)]);
     let (c, key) = paying(&f);
