@@ -96,9 +96,11 @@ pub fn apply(tx: &Transaction, r: &Receipt, now: DateTime<Utc>) -> Result<Applie
             let applied = if inv.status.is_collectable() { r.amount.min(inv.balance) } else { Kes::ZERO };
             let balance = inv.balance.saturating_sub(applied);
             let status = if inv.status.is_collectable() { InvoiceStatus::for_balance(inv.amount, balance) } else { inv.status };
+            // `cleared_at`: when the balance reached zero, for days-to-pay in reports.
             tx.execute(
-                "UPDATE invoices SET balance = ?1, status = ?2, updated_at = ?3 WHERE id = ?4",
-                params![balance.shillings(), status.as_str(), ts(now), invoice_id],
+                "UPDATE invoices SET balance = ?1, status = ?2, updated_at = ?3,
+                    cleared_at = CASE WHEN ?1 = 0 AND cleared_at IS NULL THEN ?5 ELSE cleared_at END WHERE id = ?4",
+                params![balance.shillings(), status.as_str(), ts(now), invoice_id, ts(r.paid_at)],
             )?;
             (applied, status == InvoiceStatus::Paid && inv.status != InvoiceStatus::Paid, Some(r.customer_id.unwrap_or(inv.customer_id)))
         }

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (2, include_str!("migrations/0002_whatsapp.sql")),
     (3, include_str!("migrations/0003_agent.sql")),
     (4, include_str!("migrations/0004_report_indexes.sql")),
+    (5, include_str!("migrations/0005_report_covering.sql")),
 ];
 
 pub fn schema_version() -> u32 {
