@@ -367,11 +367,13 @@ fn import_cmd(config: Config, file: &std::path::Path, dry_run: bool, valid_only:
         if !used.is_empty() {
             writeln!(out, "Columns: {}", used.join(", "))?;
         }
-        if !preview.errors.is_empty() {
+        if !preview.columns_ok {
+            writeln!(out, "The columns could not be matched:")?;
+        } else if !preview.errors.is_empty() {
             writeln!(out, "{} row(s) with errors:", preview.bad_rows())?;
-            for e in &preview.errors {
-                writeln!(out, "  {e}")?;
-            }
+        }
+        for e in &preview.errors {
+            writeln!(out, "  {e}")?;
         }
         if let Some(r) = &report {
             if !r.warnings.is_empty() {
@@ -391,6 +393,12 @@ fn import_cmd(config: Config, file: &std::path::Path, dry_run: bool, valid_only:
         }
     }
     out.flush()?;
+    if !preview.columns_ok {
+        return Err(CliError {
+            message: "nothing imported: rename the file's columns, or choose them with --map FIELD=HEADER (see `malipo import --help`)".into(),
+            code: 1,
+        });
+    }
     if blocked {
         let hint = if preview.rows.is_empty() {
             "fix them and import again".to_string()

@@ -373,7 +373,10 @@ fn a_missing_required_column_is_one_error_naming_the_columns_found() {
     let e = p.errors[0].to_string();
     assert!(e.starts_with("line 1: No column for due date (such as Due Date, Due)"), "{e}");
     assert!(e.contains(r#"The columns found are: "Invoice No", "Customer", "Phone", "Total""#), "{e}");
-    assert!(p.rows.is_empty());
+    assert!(p.rows.is_empty() && !p.columns_ok);
+    assert_eq!(p.bad_rows(), 2);
+    let e = import::commit(&shop.store, &p, CommitMode::AllOrNothing, now()).unwrap_err();
+    assert!(e.to_string().contains("columns could not be matched"), "{e}");
     let r = import::commit(&shop.store, &p, CommitMode::ValidRowsOnly, now()).unwrap();
     assert_eq!((r.created, r.skipped), (0, 2));
 }
@@ -512,7 +515,7 @@ fn cli_names_what_it_found_when_a_column_is_missing_and_accepts_a_mapping() {
     std::fs::write(&file, "Invoice No,Customer,Amount,Lipa Kabla\nINV-1,Wanjiku,100,04/12/2026\n").unwrap();
     let (code, out, _) = run(dir.path(), &[file.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(out.contains("No column for due date") && out.contains("\"Lipa Kabla\""), "{out}");
+    assert!(out.contains("The columns could not be matched:\n  line 1: No column for due date") && out.contains("\"Lipa Kabla\""), "{out}");
     let (code, out, err) = run(dir.path(), &[file.to_str().unwrap(), "--map", "due_date=Lipa Kabla"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Imported: 1 created"), "{out}");

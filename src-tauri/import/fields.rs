@@ -342,7 +342,7 @@ pub fn parse_date(cell: &Cell) -> Result<NaiveDate, Reason> {
 }
 
 fn tokens(s: &str) -> Vec<String> {
-    s.split(|c: char| matches!(c, '/' | '-' | '.' | ',' | ' ' | '\u{a0}'))
+    s.split(['/', '-', '.', ',', ' ', '\u{a0}'])
         .filter(|t| !t.is_empty())
         .map(|t| {
             // "4th", "1st", "22nd", "3rd" → the number.

@@ -42,6 +42,8 @@ pub enum ImportError {
     Unreadable(String),
     #[error("{bad_rows} row(s) have errors, so nothing was imported; fix them, or import the valid rows only")]
     HasErrors { bad_rows: usize },
+    #[error("the file's columns could not be matched, so nothing was imported: {0}")]
+    Columns(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -129,14 +131,20 @@ pub struct Preview {
     pub data_rows: usize,
     /// Blank rows and total rows, left out.
     pub ignored_lines: Vec<usize>,
+    /// False when a required column is missing (or a chosen one is not in the file): then `errors` holds
+    /// that one problem and no row was checked.
+    pub columns_ok: bool,
 }
 
 impl Preview {
-    /// How many rows have at least one error.
+    /// How many rows have at least one error (all of them when the columns could not be matched).
     pub fn bad_rows(&self) -> usize {
+        if !self.columns_ok {
+            return self.data_rows;
+        }
         let mut lines: Vec<usize> = self.errors.iter().map(|e| e.line).collect();
         lines.dedup();
-        lines.len().min(self.data_rows.max(1))
+        lines.len()
     }
 
     pub fn has_errors(&self) -> bool {
@@ -220,6 +228,7 @@ fn check(name: &str, table: read::Table, overrides: &Mapping, today: NaiveDate) 
         duplicates_in_file: Vec::new(),
         data_rows: 0,
         ignored_lines: Vec::new(),
+        columns_ok: false,
     };
     let Some((at, cols)) = choose_header(&table.rows, overrides) else {
         preview.errors.push(RowError { line: 1, column: None, reason: "the file has no rows".into() });
@@ -253,6 +262,7 @@ fn check(name: &str, table: read::Table, overrides: &Mapping, today: NaiveDate) 
         preview.data_rows = body.iter().filter(|r| !r.is_blank()).count();
         return preview;
     }
+    preview.columns_ok = true;
 
     let header = |f: Field| -> String { cols.of(f).map(|i| preview.headers[i].clone()).unwrap_or_else(|| f.label().to_string()) };
     let headers: HashMap<Field, String> = Field::ALL.into_iter().map(|f| (f, header(f))).collect();
@@ -437,6 +447,8 @@ pub struct ImportReport {
     pub saved: bool,
 }
 
+// One per row, short-lived: the size of the big variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Decision {
     Create,
     /// A cancelled or written-off invoice: not reopened.
@@ -560,6 +572,9 @@ fn upsert_customer(tx: &Transaction, name: &str, phone: Option<&Msisdn>, now: Da
 }
 
 fn refuse_errors(preview: &Preview, mode: CommitMode) -> Result<(), ImportError> {
+    if !preview.columns_ok && mode == CommitMode::AllOrNothing {
+        return Err(ImportError::Columns(preview.errors.first().map(|e| e.reason.clone()).unwrap_or_default()));
+    }
     if mode == CommitMode::AllOrNothing && preview.has_errors() {
         return Err(ImportError::HasErrors { bad_rows: preview.bad_rows() });
     }
