@@ -33,12 +33,22 @@ pub enum Command {
     Serve,
     /// Run the store-and-forward relay on a public host for a desktop behind NAT.
     Relay,
-    /// Import invoices from a CSV or Excel file.
+    /// Import invoices from a CSV or Excel file (.csv, .xlsx, .xls; the first sheet).
     Import {
         file: PathBuf,
         /// Check the file and list bad rows without saving anything.
         #[arg(long)]
         dry_run: bool,
+        /// Import the good rows even when some rows have errors (by default a file with errors imports nothing).
+        #[arg(long)]
+        valid_only: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Choose a column by hand: FIELD=HEADER, e.g. --map phone="Customer Mobile". Fields: number, customer,
+        /// phone, amount, balance, due_date, issue_date, description. An empty HEADER ignores that field.
+        #[arg(long, value_name = "FIELD=HEADER")]
+        map: Vec<String>,
     },
     /// List invoices.
     Invoices {
@@ -134,7 +144,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve => serve(config),
         Command::Invoices { json } => list_invoices(config, json),
         Command::Relay => not_available("relay"),
-        Command::Import { .. } => not_available("import"),
+        Command::Import { file, dry_run, valid_only, json, map } => import_cmd(config, &file, dry_run, valid_only, json, &map),
         Command::Payments { json } => list_payments(config, json),
         Command::Report { from, to, json, csv } => report_cmd(config, from, to, json, csv),
         Command::Understand { batch, text } => understand_cmd(&config, batch, text),
@@ -333,6 +343,112 @@ fn understand_cmd(config: &Config, batch: bool, text: Option<String>) -> Result<
         (false, None) => return Err(CliError { message: "give the message to understand, or --batch to read lines from standard input".into(), code: 2 }),
     }
     out.flush()?;
+    Ok(())
+}
+
+/// `malipo import FILE`: checks the file, prints every bad row, and imports all rows or, with
+/// `--valid-only`, the good ones. Exits 1 when nothing was imported because of errors.
+fn import_cmd(config: Config, file: &std::path::Path, dry_run: bool, valid_only: bool, json: bool, map: &[String]) -> Result<(), CliError> {
+    use crate::import::{self, CommitMode, Field, Mapping, Options};
+    let mut mapping = Mapping::default();
+    for m in map {
+        mapping.parse_assignment(m).map_err(|message| CliError { message, code: 2 })?;
+    }
+    let now = chrono::Utc::now();
+    let today = now.with_timezone(&config.timezone).date_naive();
+    let preview = import::preview_with(file, &Options { mapping, today: Some(today) })?;
+    let mode = if valid_only { CommitMode::ValidRowsOnly } else { CommitMode::AllOrNothing };
+    let blocked = preview.has_errors() && !valid_only;
+    let report = if dry_run {
+        // What the valid rows would do; a dry run never creates the database.
+        let store = if config.database.exists() { Some(crate::store::Store::open(&config.database)?) } else { None };
+        Some(import::plan(store.as_ref(), &preview, CommitMode::ValidRowsOnly)?)
+    } else if blocked || preview.rows.is_empty() {
+        None
+    } else {
+        let engine = open_engine(config)?;
+        Some(import::commit(&engine.store, &preview, mode, now)?)
+    };
+    let imported = report.as_ref().is_some_and(|r| r.saved);
+
+    let mut out = std::io::stdout().lock();
+    if json {
+        let value = serde_json::json!({
+            "file": preview.source,
+            "format": preview.format,
+            "header_line": preview.header_line,
+            "mapping": preview.mapping,
+            "rows": preview.data_rows,
+            "valid_rows": preview.rows.len(),
+            "bad_rows": preview.bad_rows(),
+            "errors": preview.errors,
+            "duplicates_in_file": preview.duplicates_in_file,
+            "ignored_lines": preview.ignored_lines,
+            "dry_run": dry_run,
+            "imported": imported,
+            "report": report,
+        });
+        serde_json::to_writer_pretty(&mut out, &value)?;
+        writeln!(out)?;
+    } else {
+        let what = match (preview.format, preview.delimiter) {
+            (import::Format::Workbook, _) => "workbook, first sheet".to_string(),
+            (_, Some('\t')) => "CSV, tab-separated".to_string(),
+            (_, Some(d)) => format!("CSV, '{d}'-separated"),
+            _ => "CSV".to_string(),
+        };
+        writeln!(out, "{}: {} invoice row(s) below the header on line {} ({what}).", preview.source, preview.data_rows, preview.header_line)?;
+        let used: Vec<String> =
+            Field::ALL.into_iter().filter_map(|f| preview.mapping.get(f).map(|h| format!("{} = {h:?}", f.label()))).collect();
+        if !used.is_empty() {
+            writeln!(out, "Columns: {}", used.join(", "))?;
+        }
+        if !preview.columns_ok {
+            writeln!(out, "The columns could not be matched:")?;
+        } else if !preview.errors.is_empty() {
+            writeln!(out, "{} row(s) with errors:", preview.bad_rows())?;
+        }
+        for e in &preview.errors {
+            writeln!(out, "  {e}")?;
+        }
+        if let Some(r) = &report {
+            if !r.warnings.is_empty() {
+                writeln!(out, "Warnings:")?;
+                for w in &r.warnings {
+                    writeln!(out, "  {w}")?;
+                }
+            }
+            let counts = format!("{} created, {} updated, {} unchanged, {} skipped", r.created, r.updated, r.unchanged, r.skipped);
+            if r.saved {
+                writeln!(out, "Imported: {counts}.")?;
+            } else if blocked {
+                writeln!(out, "Dry run, nothing saved. With --valid-only it would import the {} valid row(s): {counts}.", preview.rows.len())?;
+            } else {
+                writeln!(out, "Dry run, nothing saved. It would import: {counts}.")?;
+            }
+        }
+    }
+    out.flush()?;
+    if !preview.columns_ok {
+        return Err(CliError {
+            message: "nothing imported: rename the file's columns, or choose them with --map FIELD=HEADER (see `malipo import --help`)".into(),
+            code: 1,
+        });
+    }
+    if blocked {
+        let hint = if preview.rows.is_empty() {
+            "fix them and import again".to_string()
+        } else {
+            format!("fix them and import again, or add --valid-only to import the {} valid row(s)", preview.rows.len())
+        };
+        return Err(CliError { message: format!("nothing imported: {} row(s) have errors; {hint}", preview.bad_rows()), code: 1 });
+    }
+    if preview.rows.is_empty() {
+        return Err(CliError { message: "nothing imported: the file has no valid invoice rows".into(), code: 1 });
+    }
+    if !dry_run && !imported {
+        return Err(CliError { message: "nothing imported".into(), code: 1 });
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod console;
 pub mod daraja;
 pub mod domain;
 pub mod engine;
+pub mod import;
 pub mod logging;
 pub mod payments;
 pub mod reminders;
