@@ -141,7 +141,7 @@ pub fn report(conn: &Connection, from: NaiveDate, to: NaiveDate, tz: chrono_tz::
     // Days to pay: issue date to the date of the payment that cleared the invoice.
     let mut stmt = conn.prepare(
         "SELECT julianday(substr(cleared_at, 1, 10)) - julianday(issue_date) FROM invoices
-         WHERE cleared_at >= ?1 AND cleared_at < ?2 AND status = 'paid'",
+         WHERE cleared_at >= ?1 AND cleared_at < ?2",
     )?;
     let mut days: Vec<f64> = stmt.query_map(params![start, end], |r| r.get::<_, f64>(0))?.collect::<rusqlite::Result<_>>()?;
     days.sort_by(|a, b| a.total_cmp(b));

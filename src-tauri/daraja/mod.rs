@@ -514,7 +514,7 @@ impl DarajaClient {
             let bytes = answer.bytes().await.map_err(transport_error)?.to_vec();
             if status != 200 && matches!(error_from_answer(status, &bytes), DarajaError::InvalidAccessToken) {
                 if stale.is_none() {
-                    tracing::info!("Daraja refused the access token; refreshing it and retrying once");
+                    tracing::info!("Daraja answered 404.001.03 (stale OAuth grant); refreshing it and retrying once");
                     stale = Some(token);
                     continue;
                 }
@@ -537,7 +537,7 @@ impl DarajaClient {
         let grant = self.fetch_token().await?;
         let margin = TOKEN_REFRESH_MARGIN_SECS.min(grant.expires_in_secs / 2);
         let refresh_at = now + chrono::Duration::seconds(grant.expires_in_secs - margin);
-        tracing::debug!(expires_in_secs = grant.expires_in_secs, "obtained a Daraja access token");
+        tracing::debug!(expires_in_secs = grant.expires_in_secs, "obtained a fresh Daraja OAuth grant");
         *cached = Some(CachedToken { value: grant.access_token.clone(), refresh_at });
         Ok(grant.access_token)
     }
@@ -570,7 +570,7 @@ impl DarajaClient {
             }
             other => other,
         };
-        tracing::warn!(code = e.code(), error = %e, "could not obtain a Daraja access token");
+        tracing::warn!(code = e.code(), error = %e, "could not obtain a Daraja OAuth grant");
         Err(e)
     }
 }
