@@ -110,24 +110,7 @@ pub fn insert(tx: &Transaction, new: &NewInvoice, now: DateTime<Utc>) -> Result<
         return Err(StoreError::Conflict(format!("invoice {} already exists (as {existing})", new.number)));
     }
     let customer_id = customers::upsert(tx, &new.customer_name, new.phone.as_ref(), now)?;
-    let status = InvoiceStatus::for_balance(new.amount, balance);
-    tx.execute(
-        "INSERT INTO invoices (number, number_key, customer_id, amount, balance, issue_date, due_date, status, description, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-        (
-            new.number.as_str(),
-            key,
-            customer_id,
-            new.amount.shillings(),
-            balance.shillings(),
-            new.issue_date.to_string(),
-            new.due_date.to_string(),
-            status.as_str(),
-            &new.description,
-            ts(now),
-        ),
-    )?;
-    Ok(tx.last_insert_rowid())
+    insert_for_import(tx, new, customer_id, now)
 }
 
 const SELECT: &str = "SELECT i.id, i.number, i.customer_id, c.name, c.phone, i.currency, i.amount, i.balance,
