@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod dashboard;
 pub mod daraja;
 pub mod domain;
 pub mod engine;
@@ -18,6 +19,7 @@ pub mod reports;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod timeline;
 pub mod understand;
 pub mod whatsapp;
 

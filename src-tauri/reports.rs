@@ -99,7 +99,7 @@ fn one(x: f64) -> f64 {
 }
 
 /// End of a local day as stored text (timestamps are UTC; the day boundary is the merchant's).
-fn day_end(day: NaiveDate, tz: chrono_tz::Tz) -> String {
+pub(crate) fn day_end(day: NaiveDate, tz: chrono_tz::Tz) -> String {
     let next = (day + Duration::days(1)).and_hms_opt(0, 0, 0).unwrap();
     let utc = chrono::TimeZone::from_local_datetime(&tz, &next).earliest().map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_else(|| next.and_utc());
     crate::store::ts(utc)
@@ -179,19 +179,7 @@ pub fn report(conn: &Connection, from: NaiveDate, to: NaiveDate, tz: chrono_tz::
 
     let dso_days = countback_dso(conn, to, ending)?;
 
-    let funnel = conn.query_row(
-        "WITH reminded AS (SELECT DISTINCT customer_id FROM reminder_sends WHERE at >= ?1 AND at < ?2),
-              replied AS (SELECT DISTINCT r.customer_id FROM reminded r JOIN conversations v ON v.customer_id = r.customer_id
-                          JOIN messages m ON m.conversation_id = v.id WHERE m.direction = 'in' AND m.at >= ?1 AND m.at < ?2),
-              attempts AS (SELECT a.* FROM payment_attempts a JOIN replied p ON p.customer_id = a.customer_id
-                           WHERE a.origin = 'chat' AND a.created_at >= ?1 AND a.created_at < ?2)
-         SELECT (SELECT COUNT(*) FROM reminded), (SELECT COUNT(*) FROM replied),
-                (SELECT COUNT(DISTINCT customer_id) FROM attempts),
-                (SELECT COUNT(DISTINCT customer_id) FROM attempts WHERE checkout_request_id IS NOT NULL),
-                (SELECT COUNT(DISTINCT customer_id) FROM attempts WHERE state = 'paid')",
-        params![start, end],
-        |r| Ok(Funnel { reminded: r.get(0)?, replied: r.get(1)?, confirmed: r.get(2)?, pushed: r.get(3)?, paid: r.get(4)? }),
-    )?;
+    let funnel = funnel_between(conn, &start, &end)?;
 
     let mut stmt = conn.prepare(
         "SELECT CASE WHEN state IN ('paid', 'failed', 'cancelled') THEN result_code END AS code, COUNT(*)
@@ -274,6 +262,28 @@ fn countback_dso(conn: &Connection, to: NaiveDate, receivables: i64) -> Result<O
     Ok(None)
 }
 
+/// The funnel for the local days `from..=to`.
+pub fn funnel(conn: &Connection, from: NaiveDate, to: NaiveDate, tz: chrono_tz::Tz) -> Result<Funnel> {
+    funnel_between(conn, &day_end(from - Duration::days(1), tz), &day_end(to, tz))
+}
+
+fn funnel_between(conn: &Connection, start: &str, end: &str) -> Result<Funnel> {
+    conn.query_row(
+        "WITH reminded AS (SELECT DISTINCT customer_id FROM reminder_sends WHERE at >= ?1 AND at < ?2),
+              replied AS (SELECT DISTINCT r.customer_id FROM reminded r JOIN conversations v ON v.customer_id = r.customer_id
+                          JOIN messages m ON m.conversation_id = v.id WHERE m.direction = 'in' AND m.at >= ?1 AND m.at < ?2),
+              attempts AS (SELECT a.* FROM payment_attempts a JOIN replied p ON p.customer_id = a.customer_id
+                           WHERE a.origin = 'chat' AND a.created_at >= ?1 AND a.created_at < ?2)
+         SELECT (SELECT COUNT(*) FROM reminded), (SELECT COUNT(*) FROM replied),
+                (SELECT COUNT(DISTINCT customer_id) FROM attempts),
+                (SELECT COUNT(DISTINCT customer_id) FROM attempts WHERE checkout_request_id IS NOT NULL),
+                (SELECT COUNT(DISTINCT customer_id) FROM attempts WHERE state = 'paid')",
+        params![start, end],
+        |r| Ok(Funnel { reminded: r.get(0)?, replied: r.get(1)?, confirmed: r.get(2)?, pushed: r.get(3)?, paid: r.get(4)? }),
+    )
+    .map_err(Into::into)
+}
+
 /// The report as `metric,value` lines for a spreadsheet.
 pub fn to_csv(r: &Report) -> String {
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
@@ -319,4 +329,4 @@ pub fn to_csv(r: &Report) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

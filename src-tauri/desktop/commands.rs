@@ -176,3 +176,243 @@ pub async fn sim_tap(state: State<'_, AppState>, customer_id: i64, id: String, t
 pub fn sim_answer(state: State<'_, AppState>, checkout_request_id: String, answer: String) -> Result<(), ApiError> {
     Ok(console::sim_answer(running(&state)?, &checkout_request_id, &answer)?)
 }
+
+#[tauri::command]
+pub async fn dashboard(
+    state: State<'_, AppState>,
+) -> Result<crate::dashboard::Dashboard, ApiError> {
+    let engine = engine(&state)?;
+    let (now, tz) = (engine.clock.now(), engine.config.timezone);
+    Ok(engine
+        .store
+        .read_async(move |c| crate::dashboard::dashboard(c, now, tz))
+        .await?)
+}
+
+#[tauri::command]
+pub async fn attention(
+    state: State<'_, AppState>,
+) -> Result<Vec<crate::dashboard::AttentionItem>, ApiError> {
+    let engine = engine(&state)?;
+    let now = engine.clock.now();
+    Ok(engine
+        .store
+        .read_async(move |c| crate::dashboard::attention(c, now))
+        .await?)
+}
+
+/// The merchant dealt with a dispute, a request for a person or an M-Pesa code to check.
+#[tauri::command]
+pub async fn resolve_attention(state: State<'_, AppState>, id: i64) -> Result<(), ApiError> {
+    let engine = engine(&state)?;
+    let now = engine.clock.now();
+    Ok(engine
+        .store
+        .write_async(move |tx| crate::dashboard::resolve_attention(tx, id, now))
+        .await?)
+}
+
+/// The merchant fixed what paused WhatsApp sending (a new token, an approved template).
+#[tauri::command]
+pub async fn resume_whatsapp_sending(state: State<'_, AppState>) -> Result<(), ApiError> {
+    let app = running(&state)?;
+    let now = app.engine.clock.now();
+    app.engine
+        .store
+        .write_async(move |tx| crate::whatsapp::outbox::resume(tx, now))
+        .await?;
+    app.wake_outbox();
+    Ok(())
+}
+
+/// A paybill payment nobody could match, matched by the merchant to one of their invoices.
+#[tauri::command]
+pub async fn match_payment(
+    state: State<'_, AppState>,
+    unmatched_id: i64,
+    invoice_id: i64,
+) -> Result<(), ApiError> {
+    running(&state)?
+        .payments
+        .resolve_unmatched(unmatched_id, invoice_id)
+        .await?;
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn invoice_timeline(
+    state: State<'_, AppState>,
+    invoice_id: i64,
+) -> Result<Vec<crate::timeline::TimelineEntry>, ApiError> {
+    Ok(engine(&state)?
+        .store
+        .read_async(move |c| crate::timeline::invoice_timeline(c, invoice_id))
+        .await?)
+}
+
+/// Cash at the counter or a bank transfer, recorded against an invoice.
+#[tauri::command]
+pub async fn record_manual_payment(
+    state: State<'_, AppState>,
+    invoice_id: i64,
+    amount: i64,
+    method: crate::import::PaymentMethod,
+    reference: String,
+) -> Result<(), ApiError> {
+    let engine = engine(&state)?;
+    let amount = Kes::positive(amount).map_err(|e| ApiError {
+        code: "invalid",
+        message: e.to_string(),
+    })?;
+    let now = engine.clock.now();
+    let payment = crate::import::ManualPayment {
+        invoice_id,
+        amount,
+        method,
+        reference,
+        paid_at: now,
+    };
+    let applied = engine
+        .store
+        .write_async(move |tx| crate::import::record_payment(tx, &payment, "merchant", now))
+        .await?;
+    if matches!(applied, crate::payments::ledger::Applied::Duplicate { .. }) {
+        return Err(ApiError {
+            code: "duplicate",
+            message: "this payment (same reference) is already recorded on this invoice".into(),
+        });
+    }
+    Ok(())
+}
+
+/// What the import wizard shows before anything is saved: the columns as understood, the bad rows
+/// with their line numbers, a sample of the good ones, and what saving would do.
+#[derive(Debug, Serialize)]
+pub struct ImportPreview {
+    source: String,
+    headers: Vec<String>,
+    mapping: crate::import::Mapping,
+    columns_ok: bool,
+    data_rows: usize,
+    good_rows: usize,
+    bad_rows: usize,
+    /// The first problems, in line order.
+    errors: Vec<crate::import::RowError>,
+    errors_total: usize,
+    sample: Vec<crate::import::ValidRow>,
+    /// What "valid rows only" would do; None when the columns are not understood.
+    plan: Option<crate::import::ImportReport>,
+}
+
+const ERRORS_SHOWN: usize = 200;
+const SAMPLE_ROWS: usize = 8;
+
+impl From<crate::import::ImportError> for ApiError {
+    fn from(e: crate::import::ImportError) -> Self {
+        let code = match e {
+            crate::import::ImportError::HasErrors { .. } => "has_errors",
+            crate::import::ImportError::Store(_) => "store",
+            _ => "unreadable",
+        };
+        ApiError {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Reads a file the merchant picked (its bytes come from the window) with their column choices.
+/// The checked preview is kept for `import_commit`.
+#[tauri::command]
+pub async fn import_preview(
+    state: State<'_, AppState>,
+    name: String,
+    bytes: Vec<u8>,
+    mapping: crate::import::Mapping,
+) -> Result<ImportPreview, ApiError> {
+    let store = engine(&state)?.store.clone();
+    let (preview, plan) = tauri::async_runtime::spawn_blocking(move || {
+        let options = crate::import::Options {
+            mapping,
+            today: None,
+        };
+        let preview = crate::import::preview_bytes(&name, bytes, &options)?;
+        let plan = if preview.columns_ok {
+            Some(crate::import::plan(
+                Some(&store),
+                &preview,
+                crate::import::CommitMode::ValidRowsOnly,
+            )?)
+        } else {
+            None
+        };
+        Ok::<_, crate::import::ImportError>((preview, plan))
+    })
+    .await
+    .map_err(|e| ApiError {
+        code: "internal",
+        message: e.to_string(),
+    })??;
+    let view = ImportPreview {
+        source: preview.source.clone(),
+        headers: preview.headers.clone(),
+        mapping: preview.mapping.clone(),
+        columns_ok: preview.columns_ok,
+        data_rows: preview.data_rows,
+        good_rows: preview.rows.len(),
+        bad_rows: preview.bad_rows(),
+        errors: preview.errors.iter().take(ERRORS_SHOWN).cloned().collect(),
+        errors_total: preview.errors.len(),
+        sample: preview.rows.iter().take(SAMPLE_ROWS).cloned().collect(),
+        plan,
+    };
+    *state
+        .pending_import
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(preview);
+    Ok(view)
+}
+
+/// Saves the previewed file. Progress goes to the window as `import-progress` {done, total}.
+#[tauri::command]
+pub async fn import_commit(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    mode: crate::import::CommitMode,
+) -> Result<crate::import::ImportReport, ApiError> {
+    use tauri::Emitter;
+    let engine = engine(&state)?;
+    let (store, now) = (engine.store.clone(), engine.clock.now());
+    let preview = state
+        .pending_import
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .ok_or_else(|| ApiError {
+            code: "no_preview",
+            message: "choose the file again: nothing is waiting to be imported".into(),
+        })?;
+    let (preview, result) = tauri::async_runtime::spawn_blocking(move || {
+        let progress = |done: usize, total: usize| {
+            let _ = app.emit(
+                "import-progress",
+                serde_json::json!({ "done": done, "total": total }),
+            );
+        };
+        let result = crate::import::commit_with_progress(&store, &preview, mode, now, &progress);
+        (preview, result)
+    })
+    .await
+    .map_err(|e| ApiError {
+        code: "internal",
+        message: e.to_string(),
+    })?;
+    if result.is_err() {
+        // Refused (say, bad rows with "all or nothing"): the merchant may choose "valid rows only" next.
+        *state
+            .pending_import
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(preview);
+    }
+    Ok(result?)
+}

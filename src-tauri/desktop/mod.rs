@@ -2,12 +2,12 @@
 //! into the core (see `commands`); nothing here holds business logic.
 
 mod commands;
-
-use std::sync::Arc;
-
-use tauri::Manager;
+mod tray;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tauri::Manager;
 
 use crate::app::App;
 use crate::config::Config;
@@ -18,6 +18,8 @@ pub struct AppState {
     pub app: Option<App>,
     pub startup_error: Option<String>,
     pub webhook_addr: Option<SocketAddr>,
+    /// The file the import wizard checked, waiting for the merchant to confirm.
+    pub pending_import: Mutex<Option<crate::import::Preview>>,
 }
 
 /// Opens the store, starts the services and the webhook server. The configured port may be taken
@@ -58,24 +60,25 @@ pub fn run() {
     tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             // A second launch brings the running window forward instead of starting another engine.
-            if let Some(w) = app.get_webview_window("main") {
-                let _ = w.unminimize();
-                let _ = w.show();
-                let _ = w.set_focus();
-            }
+            tray::show_window(app);
         }))
         .plugin(tauri_plugin_updater::Builder::new().build())
         .setup(|app| {
             let state = match start_engine() {
-                Ok((running, addr)) => AppState { app: Some(running), startup_error: None, webhook_addr: Some(addr) },
+                Ok((running, addr)) => AppState { app: Some(running), startup_error: None, webhook_addr: Some(addr), pending_import: Mutex::default() },
                 Err(e) => {
                     tracing::error!(error = %e, "the engine could not start");
-                    AppState { app: None, startup_error: Some(e), webhook_addr: None }
+                    AppState { app: None, startup_error: Some(e), webhook_addr: None, pending_import: Mutex::default() }
                 }
             };
             if let Some(running) = &state.app {
                 forward_payment_updates(app.handle().clone(), running);
                 forward_conversation_updates(app.handle().clone(), running);
+                match tray::install(app.handle(), running) {
+                    Ok(()) => keep_running_when_closed(app.handle()),
+                    // Without a tray the window must close normally, or the merchant could not quit.
+                    Err(e) => tracing::warn!(error = %e, "no tray icon; closing the window quits Malipo"),
+                }
             }
             app.manage(state);
             Ok(())
@@ -95,12 +98,37 @@ pub fn run() {
             commands::sim_messages,
             commands::sim_send_text,
             commands::sim_tap,
-            commands::sim_answer
+            commands::sim_answer,
+            commands::dashboard,
+            commands::attention,
+            commands::resolve_attention,
+            commands::resume_whatsapp_sending,
+            commands::match_payment,
+            commands::invoice_timeline,
+            commands::record_manual_payment,
+            commands::import_preview,
+            commands::import_commit
         ])
         .run(tauri::generate_context!())
         .expect("error while running the Malipo window");
 }
 
+/// Closing the window hides it: the agent, reminders and payment checks keep running in the tray.
+/// The first time, a notification says so, so the merchant is not surprised.
+fn keep_running_when_closed(handle: &tauri::AppHandle) {
+    let Some(window) = handle.get_webview_window("main") else { return };
+    let told = std::sync::atomic::AtomicBool::new(false);
+    let hidden = window.clone();
+    window.on_window_event(move |event| {
+        if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+            api.prevent_close();
+            let _ = hidden.hide();
+            if !told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                notify("Malipo is still running", "Payments and reminders go on. Open Malipo from the tray icon, or quit it there.");
+            }
+        }
+    });
+}
 
 /// Every payment change reaches the window as a `payment-updated` event (screens refresh without a
 /// reload), and money received raises an OS notification.
@@ -116,6 +144,7 @@ fn forward_payment_updates(handle: tauri::AppHandle, app: &App) {
                 Err(_) => return,
             };
             let _ = handle.emit("payment-updated", &update);
+            tray::refresh(&handle);
             if let (Some(amount), Some(invoice_id)) = (update.credited, update.invoice_id) {
                 let invoice = store.read_async(move |c| crate::store::invoices::get(c, invoice_id)).await.ok();
                 notify_payment(amount, invoice.as_ref(), update.receipt.as_deref());
@@ -130,9 +159,12 @@ fn notify_payment(amount: crate::domain::Kes, invoice: Option<&crate::store::inv
         Some(i) => format!("{amount} from {} for {}{}", i.customer_name, i.number, receipt.map(|r| format!(" (M-Pesa {r})")).unwrap_or_default()),
         None => format!("{amount}"),
     };
-    let result = notify_rust::Notification::new().appname("Malipo").summary("Payment received").body(&body).show();
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "could not show the payment notification");
+    notify("Payment received", &body);
+}
+
+fn notify(summary: &str, body: &str) {
+    if let Err(e) = notify_rust::Notification::new().appname("Malipo").summary(summary).body(body).show() {
+        tracing::warn!(error = %e, summary, "could not show a notification");
     }
 }
 

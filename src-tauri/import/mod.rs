@@ -631,11 +631,23 @@ fn tally(report: &mut ImportReport, row: &ValidRow, decision: Decision) -> Optio
 /// Saves the preview's rows in one transaction. `AllOrNothing` refuses a preview with any error and
 /// saves nothing; `ValidRowsOnly` saves the good rows and counts the rest as skipped.
 pub fn commit(store: &Store, preview: &Preview, mode: CommitMode, now: DateTime<Utc>) -> Result<ImportReport, ImportError> {
+    commit_with_progress(store, preview, mode, now, &|_, _| {})
+}
+
+/// How often `commit_with_progress` reports, in rows.
+const PROGRESS_EVERY: usize = 500;
+
+/// `commit`, calling `progress(rows done, rows in all)` as it goes (for the import wizard's bar).
+pub fn commit_with_progress(store: &Store, preview: &Preview, mode: CommitMode, now: DateTime<Utc>, progress: &dyn Fn(usize, usize)) -> Result<ImportReport, ImportError> {
     refuse_errors(preview, mode)?;
+    let total = preview.rows.len();
     let report = store.write(|tx| {
         let mut report =
             ImportReport { skipped: preview.data_rows.saturating_sub(preview.rows.len()), saved: true, ..Default::default() };
-        for row in &preview.rows {
+        for (done, row) in preview.rows.iter().enumerate() {
+            if done % PROGRESS_EVERY == 0 {
+                progress(done, total);
+            }
             let decision = decide(tx, row)?;
             match tally(&mut report, row, decision) {
                 None => {}
@@ -676,6 +688,7 @@ pub fn commit(store: &Store, preview: &Preview, mode: CommitMode, now: DateTime<
             report.warnings.len()
         );
         audit(tx, now, "import", "invoices_imported", &preview.source, &detail)?;
+        progress(total, total);
         Ok(report)
     })?;
     Ok(report)

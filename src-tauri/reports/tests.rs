@@ -8,9 +8,9 @@ use crate::payments::ledger::{self, Receipt, Source};
 use crate::store::invoices::{self, NewInvoice};
 use crate::store::test_support::{temp_store, TempStore};
 
-const NAIROBI: chrono_tz::Tz = chrono_tz::Africa::Nairobi;
+pub(crate) const NAIROBI: chrono_tz::Tz = chrono_tz::Africa::Nairobi;
 
-fn d(m: u32, day: u32) -> NaiveDate {
+pub(crate) fn d(m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, m, day).unwrap()
 }
 
@@ -49,7 +49,7 @@ fn pay(s: &TempStore, invoice_id: i64, amount: i64, source: Source, day: NaiveDa
 /// A: 1,000 issued 1 Nov, due 5 Dec, paid by STK on 3 Dec.   B: 2,000 issued 15 Nov, due 10 Dec, 500 by paybill on 12 Dec.
 /// C: 3,000 issued 1 Dec, due 20 Dec, unpaid.                D: 4,000 issued 1 Aug, due 31 Aug, unpaid.
 /// E: 5,000 issued 5 Dec, due 4 Jan, paid in cash on 6 Dec.
-fn dataset() -> TempStore {
+pub(crate) fn dataset() -> TempStore {
     let s = temp_store();
     let a = invoice(&s, "A", "0711000001", 1000, d(11, 1), d(12, 5));
     let b = invoice(&s, "B", "0711000002", 2000, d(11, 15), d(12, 10));

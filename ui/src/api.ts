@@ -93,6 +93,117 @@ export interface PaymentsView {
   ledger: LedgerEntry[];
 }
 
+/** Distinct customers at each stage of the chat funnel. */
+export interface Funnel {
+  reminded: number;
+  replied: number;
+  confirmed: number;
+  pushed: number;
+  paid: number;
+}
+
+export interface MonthFigures {
+  /** "2026-12". */
+  month: string;
+  /** Of what fell due in the month, the share paid (by amount, 0–100); null when nothing was due. */
+  collection_rate: number | null;
+  collected: number;
+}
+
+export type AttentionKind =
+  | "dispute"
+  | "human"
+  | "receipt_check"
+  | "needs_review"
+  | "unmatched_payment"
+  | "whatsapp_paused"
+  | "mpesa_refused"
+  | "event_failed";
+
+/** Something only the merchant can settle. */
+export interface AttentionItem {
+  kind: AttentionKind;
+  id: number;
+  title: string;
+  detail: string;
+  customer_id: number | null;
+  customer_name: string | null;
+  invoice_number: string | null;
+  /** RFC 3339, or "" when unknown. */
+  at: string;
+}
+
+export interface DashboardView {
+  collected_today: number;
+  payments_today: number;
+  collected_this_month: number;
+  owed: number;
+  open_invoices: number;
+  overdue: number;
+  /** Oldest first, ending with this month. */
+  months: MonthFigures[];
+  funnel: Funnel;
+  attention: AttentionItem[];
+}
+
+export interface TimelineEntry {
+  at: string;
+  kind: "change" | "reminder" | "message_in" | "message_out" | "prompt" | "payment";
+  title: string;
+  detail: string;
+}
+
+export type ImportField = "number" | "customer" | "phone" | "amount" | "balance" | "due_date" | "issue_date" | "description";
+
+/** Which header holds each field; "" means "no column for this field", a missing key "find it for me". */
+export type Mapping = Partial<Record<ImportField, string | null>>;
+
+export interface RowError {
+  /** The line the merchant sees in their spreadsheet. */
+  line: number;
+  column: string | null;
+  reason: string;
+}
+
+export interface ImportRow {
+  line: number;
+  number: string;
+  customer_name: string;
+  /** Masked. */
+  phone: string | null;
+  amount: number;
+  balance: number | null;
+  issue_date: string;
+  due_date: string;
+  description: string | null;
+}
+
+export interface ImportReport {
+  created: number;
+  updated: number;
+  unchanged: number;
+  skipped: number;
+  warnings: { line: number; invoice: string; message: string }[];
+  saved: boolean;
+}
+
+export interface ImportPreview {
+  source: string;
+  headers: string[];
+  mapping: Mapping;
+  columns_ok: boolean;
+  data_rows: number;
+  good_rows: number;
+  bad_rows: number;
+  errors: RowError[];
+  errors_total: number;
+  sample: ImportRow[];
+  /** What "import the valid rows" would do; null when the columns are not understood. */
+  plan: ImportReport | null;
+}
+
+export type CommitMode = "all_or_nothing" | "valid_rows_only";
+
 export interface PaymentEvent {
   from_state: string | null;
   to_state: string;
@@ -199,6 +310,24 @@ export const api = {
   /** Called on every payment change; returns the function that stops listening. */
   onPaymentUpdated: (handler: (u: PaymentUpdate) => void): Promise<UnlistenFn> =>
     listen<PaymentUpdate>("payment-updated", (e) => handler(e.payload)),
+
+  dashboard: () => invoke<DashboardView>("dashboard"),
+  attention: () => invoke<AttentionItem[]>("attention"),
+  resolveAttention: (id: number) => invoke<void>("resolve_attention", { id }),
+  resumeWhatsappSending: () => invoke<void>("resume_whatsapp_sending"),
+  /** Matches a paybill payment nobody could match to one of the merchant's invoices. */
+  matchPayment: (unmatchedId: number, invoiceId: number) => invoke<void>("match_payment", { unmatchedId, invoiceId }),
+  invoiceTimeline: (invoiceId: number) => invoke<TimelineEntry[]>("invoice_timeline", { invoiceId }),
+  /** Errors: `duplicate` (same reference already recorded), `conflict` (paid, disputed…), `invalid`. */
+  recordManualPayment: (invoiceId: number, amount: number, method: "cash" | "bank", reference: string) =>
+    invoke<void>("record_manual_payment", { invoiceId, amount, method, reference }),
+  /** Checks a file; nothing is saved until `importCommit`. */
+  importPreview: (name: string, bytes: Uint8Array, mapping: Mapping) =>
+    invoke<ImportPreview>("import_preview", { name, bytes: Array.from(bytes), mapping }),
+  /** Errors: `has_errors` (all-or-nothing with bad rows), `no_preview`. */
+  importCommit: (mode: CommitMode) => invoke<ImportReport>("import_commit", { mode }),
+  onImportProgress: (handler: (p: { done: number; total: number }) => void): Promise<UnlistenFn> =>
+    listen<{ done: number; total: number }>("import-progress", (e) => handler(e.payload)),
 
   listConversations: () => invoke<ConversationSummary[]>("list_conversations"),
   conversationMessages: (customerId: number) => invoke<ChatMessage[]>("conversation_messages", { customerId }),

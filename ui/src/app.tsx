@@ -24,7 +24,7 @@ export const screens: { id: ScreenId; label: string }[] = [
 function Screen(props: { id: ScreenId; info: AppInfo | undefined; go: (id: ScreenId) => void }) {
   switch (props.id) {
     case "dashboard":
-      return <Dashboard info={props.info} />;
+      return <Dashboard info={props.info} go={props.go} />;
     case "invoices":
       return <Invoices />;
     case "conversations":

@@ -1,4 +1,5 @@
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import type { UnlistenFn } from "@tauri-apps/api/event";
 import { api, errorMessage } from "./api";
 
 export interface Loaded<T> {
@@ -43,4 +44,86 @@ export function useReloadOnPayments(reload: () => void) {
       stop?.();
     };
   }, [reload]);
+}
+
+export interface Live<T> {
+  data: T | undefined;
+  error: string | undefined;
+  loading: boolean;
+  /** Fetches now; resolves once the answer (or error) has been applied. */
+  refresh: () => Promise<void>;
+}
+
+/**
+ * Keeps `fetcher`'s answer fresh while the screen is open: on mount and whenever `key` changes, on every
+ * "conversation-updated" and "payment-updated" event, and every `everyMs` as a fallback. Unlike `useLoad`
+ * it keeps showing the last answer while refreshing (no flicker), never lets an older answer overwrite a
+ * newer one, and does not stack polls behind a slow core.
+ */
+export function useLive<T>(fetcher: () => Promise<T>, key: string | number, everyMs: number): Live<T> {
+  const [state, setState] = useState<{ data?: T; error?: string; loading: boolean }>({ loading: true });
+  const fetchRef = useRef(fetcher);
+  fetchRef.current = fetcher;
+  const issued = useRef(0);
+  const applied = useRef(0);
+  const inFlight = useRef(0);
+  const alive = useRef(true);
+  const last = useRef<string>();
+
+  useEffect(() => {
+    alive.current = true;
+    return () => {
+      alive.current = false;
+    };
+  }, []);
+
+  const refresh = useCallback(async () => {
+    const n = ++issued.current;
+    inFlight.current++;
+    try {
+      const data = await fetchRef.current();
+      if (!alive.current || n <= applied.current) return;
+      applied.current = n;
+      const json = JSON.stringify(data);
+      if (json === last.current) {
+        setState((s) => (s.error || s.loading ? { data: s.data, loading: false } : s));
+      } else {
+        last.current = json;
+        setState({ data, loading: false });
+      }
+    } catch (e) {
+      if (!alive.current || n <= applied.current) return;
+      applied.current = n;
+      setState((s) => ({ data: s.data, error: errorMessage(e), loading: false }));
+    } finally {
+      inFlight.current--;
+    }
+  }, []);
+
+  useEffect(() => {
+    // Answers to requests made for the previous key are dropped.
+    applied.current = issued.current;
+    last.current = undefined;
+    setState({ loading: true });
+    void refresh();
+    const timer = setInterval(() => {
+      if (inFlight.current === 0) void refresh();
+    }, everyMs);
+    return () => clearInterval(timer);
+  }, [key, everyMs, refresh]);
+
+  useEffect(() => {
+    let cancelled = false;
+    const stops: UnlistenFn[] = [];
+    const keep = (p: Promise<UnlistenFn>) =>
+      p.then((stop) => (cancelled ? stop() : void stops.push(stop))).catch(() => undefined);
+    void keep(api.onConversationUpdated(() => void refresh()));
+    void keep(api.onPaymentUpdated(() => void refresh()));
+    return () => {
+      cancelled = true;
+      stops.forEach((stop) => stop());
+    };
+  }, [refresh]);
+
+  return { data: state.data, error: state.error, loading: state.loading, refresh };
 }

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { api, type Attempt, type PaymentEvent } from "../api";
+import { api, errorMessage, type AttentionItem, type Attempt, type Invoice, type PaymentEvent } from "../api";
 import { Empty, ErrorBox, Loading } from "../components";
 import { attemptLabel, kes, sourceLabel, when } from "../format";
 import { useLoad, useReloadOnPayments } from "../load";
@@ -20,6 +20,75 @@ function Timeline(props: { attempt: Attempt }) {
   );
 }
 
+/** A paybill/till payment no invoice matched: the merchant picks the invoice it pays. */
+function MatchRow(props: { item: AttentionItem; invoices: Invoice[]; onMatched: () => void }) {
+  const [invoiceId, setInvoiceId] = useState<number>();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const match = async () => {
+    if (invoiceId === undefined) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      await api.matchPayment(props.item.id, invoiceId);
+      props.onMatched();
+    } catch (e) {
+      setError(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <li class="attention attention-unmatched_payment">
+      <div>
+        <strong>{props.item.detail}</strong>
+        <div class="sub">{when(props.item.at)}</div>
+        {error && (
+          <div class="field-error" role="alert">
+            {error}
+          </div>
+        )}
+      </div>
+      <div class="actions">
+        <select aria-label="Invoice this payment is for" value={invoiceId ?? ""} onChange={(e) => setInvoiceId(Number(e.currentTarget.value) || undefined)}>
+          <option value="">Choose the invoice…</option>
+          {props.invoices.map((i) => (
+            <option key={i.id} value={i.id}>
+              {i.number} · {i.customer_name} · {kes(i.balance)} owed
+            </option>
+          ))}
+        </select>
+        <button type="button" class="small" disabled={busy || invoiceId === undefined} onClick={() => void match()}>
+          Match
+        </button>
+      </div>
+    </li>
+  );
+}
+
+/** Payments to paybill or till that Malipo could not tie to an invoice (a wrong account number, say). */
+function ToMatch() {
+  const queue = useLoad(async () => {
+    const [items, invoices] = await Promise.all([api.attention(), api.listInvoices()]);
+    const collectable = invoices.filter((i) => i.status === "open" || i.status === "partially_paid");
+    return { items: items.filter((i) => i.kind === "unmatched_payment"), invoices: collectable };
+  });
+  useReloadOnPayments(queue.reload);
+  if (queue.error) return <ErrorBox message={queue.error} onRetry={queue.reload} />;
+  if (!queue.data || queue.data.items.length === 0) return null;
+  return (
+    <>
+      <h2>Payments to match</h2>
+      <p class="sub">These came to your paybill or till without an invoice number Malipo knows. Choose the invoice each one pays.</p>
+      <ul class="attention-list" aria-label="Payments to match">
+        {queue.data.items.map((item) => (
+          <MatchRow key={item.id} item={item} invoices={queue.data!.invoices} onMatched={queue.reload} />
+        ))}
+      </ul>
+    </>
+  );
+}
+
 export function Payments() {
   const payments = useLoad(api.listPayments);
   useReloadOnPayments(payments.reload);
@@ -30,6 +99,7 @@ export function Payments() {
       <h1 id="screen-title">Payments</h1>
       {payments.loading && !data && <Loading what="payments" />}
       {payments.error && <ErrorBox message={payments.error} onRetry={payments.reload} />}
+      <ToMatch />
       {data && (
         <>
           <h2>Money received</h2>

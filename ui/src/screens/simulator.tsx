@@ -3,7 +3,7 @@ import { api, errorMessage, type SimAnswer, type SimCustomer, type SimMessage, t
 import type { ScreenId } from "../app";
 import { Empty, ErrorBox, Loading } from "../components";
 import { kes, when } from "../format";
-import { useLive } from "./conversations";
+import { useLive } from "../load";
 
 export const quickStarts = ["Hi", "Nataka kulipa", "I want to pay", "How much do I owe?", "Nimeshalipa"];
 
