@@ -149,6 +149,8 @@ impl Driver {
     }
 
     pub fn screenshot(&self, path: &Path) {
+        // WebKit can hand back the frame painted before the last DOM change: let it paint first.
+        std::thread::sleep(Duration::from_millis(400));
         let v = self.get(&self.s("/screenshot")).unwrap();
         let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -26,7 +26,7 @@ function RateChart(props: { months: DashboardView["months"] }) {
         type: "bar",
         data: {
           labels,
-          datasets: [{ label: "Collected of what fell due (%)", data: props.months.map((m) => m.collection_rate ?? 0), backgroundColor: chartColors.green }],
+          datasets: [{ label: "Collected of what fell due (%)", data: props.months.map((m) => m.collection_rate), backgroundColor: chartColors.green }],
         },
         options: { maintainAspectRatio: false, scales: { y: { min: 0, max: 100, ticks: { callback: (v) => `${v}%` } } }, plugins: { legend: { display: false } } },
       }}
@@ -152,7 +152,8 @@ export function Dashboard(props: { info: AppInfo | undefined; go: (id: ScreenId)
               <div class="label">Still owed</div>
               <div class="figure" data-testid="owed">{kes(d.owed)}</div>
               <div class="sub">
-                {d.open_invoices} open invoices{d.overdue > 0 ? `, ${d.overdue} overdue` : ""}
+                {d.open_invoices === 1 ? "1 open invoice" : `${d.open_invoices} open invoices`}
+                {d.overdue > 0 ? `, ${d.overdue} overdue` : ""}
               </div>
             </div>
           </div>

@@ -1,17 +1,9 @@
 import { useState } from "preact/hooks";
-import { api, errorMessage, type Invoice, type TimelineEntry } from "../api";
+import { api, errorMessage, type Invoice } from "../api";
 import { ErrorBox, Loading } from "../components";
 import { day, kes, statusLabel, when } from "../format";
 import { useLive } from "../load";
 
-const kindIcons: Record<TimelineEntry["kind"], string> = {
-  change: "✎",
-  reminder: "⏰",
-  message_in: "💬",
-  message_out: "↩",
-  prompt: "📱",
-  payment: "✔",
-};
 
 /** Cash at the counter or a bank transfer. The balance is the default amount. */
 function ManualPayment(props: { invoice: Invoice; onSaved: () => void }) {
@@ -99,9 +91,7 @@ export function InvoiceDetail(props: { invoice: Invoice; onClose: () => void; on
             <ol class="history" aria-label="Invoice history">
               {timeline.data.map((e, n) => (
                 <li key={n} class={`history-${e.kind}`}>
-                  <span aria-hidden="true" class="history-icon">
-                    {kindIcons[e.kind]}
-                  </span>
+                  <span aria-hidden="true" class="history-dot" />
                   <div>
                     <strong>{e.title}</strong> <span class="sub">{when(e.at)}</span>
                     {e.detail && <div class="history-detail">{e.detail}</div>}
