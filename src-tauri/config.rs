@@ -133,12 +133,36 @@ pub struct AgentConfig {
     pub allow_partial: bool,
     pub min_partial: Kes,
     pub confirmation_timeout_minutes: u32,
+    /// `agent.languages`: "en,sw" (the default) answers each customer in their language; "en" or "sw"
+    /// always answers in that one.
+    pub only_language: Option<crate::understand::Language>,
     /// An optional OpenAI-compatible model for messages the built-in understanding scores low.
     pub llm_enabled: bool,
     pub llm_endpoint: String,
     pub llm_model: String,
     /// Below this understanding confidence the model is asked (when enabled).
     pub llm_below_confidence: f32,
+}
+
+/// `agent.languages` as written ("en,sw", "sw", "EN") to the one language to keep to, if any.
+fn only_language(value: Option<&str>) -> Result<Option<crate::understand::Language>, String> {
+    use crate::understand::Language;
+    let mut chosen = Vec::new();
+    for part in value.unwrap_or("en,sw").split(',').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()) {
+        let lang = match part.as_str() {
+            "en" | "english" => Language::En,
+            "sw" | "swahili" | "kiswahili" => Language::Sw,
+            other => return Err(format!("{other:?} is not a language Malipo speaks; use en, sw or \"en,sw\"")),
+        };
+        if !chosen.contains(&lang) {
+            chosen.push(lang);
+        }
+    }
+    match chosen.as_slice() {
+        [] => Err("name at least one language: en, sw or \"en,sw\"".into()),
+        [one] => Ok(Some(*one)),
+        _ => Ok(None),
+    }
 }
 
 /// The keys a config file may hold, as `section.key`. Each can also be set as MALIPO_SECTION_KEY.
@@ -164,6 +188,7 @@ const KEYS: &[&str] = &[
     "agent.allow_partial",
     "agent.min_partial",
     "agent.confirmation_timeout_minutes",
+    "agent.languages",
     "agent.llm_enabled",
     "agent.llm_endpoint",
     "agent.llm_model",
@@ -314,6 +339,7 @@ impl Config {
             allow_partial: v.get("agent.allow_partial", || true)?,
             min_partial: v.get::<KesValue>("agent.min_partial", || KesValue(Kes::new(100).unwrap()))?.0,
             confirmation_timeout_minutes: v.get("agent.confirmation_timeout_minutes", || 15)?,
+            only_language: only_language(v.optional("agent.languages").as_deref()).map_err(|r| v.invalid("agent.languages", r))?,
             llm_enabled: v.get("agent.llm_enabled", || false)?,
             llm_endpoint: v.optional("agent.llm_endpoint").unwrap_or_else(|| "http://localhost:11434/v1".to_string()),
             llm_model: v.optional("agent.llm_model").unwrap_or_else(|| "llama3.1".to_string()),
@@ -411,6 +437,16 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn agent_languages_keep_to_one_or_follow_the_customer() {
+        let only = |v: &str| Config::from_sources(None, None, &env(&[("MALIPO_AGENT_LANGUAGES", v)])).map(|c| c.agent.only_language);
+        assert_eq!(Config::from_sources(None, None, &[]).unwrap().agent.only_language, None);
+        assert_eq!(only("en, sw").unwrap(), None);
+        assert_eq!(only("SW").unwrap(), Some(crate::understand::Language::Sw));
+        let e = only("fr").unwrap_err().to_string();
+        assert!(e.contains("agent.languages") && e.contains("MALIPO_AGENT_LANGUAGES") && e.contains("\"fr\""), "{e}");
     }
 
     #[test]

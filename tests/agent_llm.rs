@@ -135,7 +135,7 @@ fn facts(invoices: Vec<OpenInvoice>) -> Facts {
         phone: "254712345678".into(),
         phone_masked: "2547•••••678".into(),
         invoices,
-        rules: Rules { confirm_threshold: 6500, allow_partial: true, min_partial: 100, confirmation_timeout_minutes: 15 },
+        rules: Rules { confirm_threshold: 6500, allow_partial: true, min_partial: 100, confirmation_timeout_minutes: 15, only_language: None },
         receipt_found: None,
         recent_payments: vec![],
         opted_out: false,

@@ -30,6 +30,8 @@ pub struct Rules {
     pub allow_partial: bool,
     pub min_partial: i64,
     pub confirmation_timeout_minutes: u32,
+    /// The merchant's choice to answer in one language only; None answers in the customer's.
+    pub only_language: Option<Language>,
 }
 
 /// What the shell looked up for this turn. The policy trusts nothing else.
@@ -150,7 +152,12 @@ pub fn decide(mut c: Conversation, input: Input, f: &Facts) -> (Conversation, Ve
 }
 
 fn voice<'a>(c: &Conversation, f: &'a Facts) -> Voice<'a> {
-    Voice { lang: c.language.unwrap_or(Language::En), merchant: &f.merchant }
+    Voice { lang: reply_language(c, f), merchant: &f.merchant }
+}
+
+/// The customer's language unless the merchant keeps to one; English until the customer writes.
+pub fn reply_language(c: &Conversation, f: &Facts) -> Language {
+    f.rules.only_language.or(c.language).unwrap_or(Language::En)
 }
 
 fn send(out: &mut Vec<Action>, r: Reply) {

@@ -143,6 +143,7 @@ impl Agent {
         let key = turn_key.to_string();
         let merchant = facts.merchant.clone();
         let customer_name = facts.customer_name.clone();
+        let language = crate::agent::policy::reply_language(&next, &facts);
         self.inner
             .store
             .write_async(move |tx| {
@@ -150,7 +151,7 @@ impl Agent {
                 let sends = actions.iter().filter_map(|a| if let Action::Send(r) = a { Some(r) } else { None }).chain(extra.iter());
                 for (i, reply) in sends.enumerate() {
                     let outgoing = Outgoing::reply(render(reply), None);
-                    outbox::enqueue(tx, &format!("agent:{key}:{i}"), &phone, &with_receipt_template(outgoing, &mark, &customer_name, &merchant, next.language), now)?;
+                    outbox::enqueue(tx, &format!("agent:{key}:{i}"), &phone, &with_receipt_template(outgoing, &mark, &customer_name, &merchant, language), now)?;
                 }
                 for action in &actions {
                     carry_out(tx, action, customer_id, &phone, now)?;
@@ -223,7 +224,7 @@ pub fn pin_redactor() -> crate::whatsapp::inbox::Redactor {
 }
 
 fn refusal(c: &Conversation, f: &Facts, e: &PaymentError) -> Reply {
-    let v = Voice { lang: c.language.unwrap_or(Language::En), merchant: &f.merchant };
+    let v = Voice { lang: crate::agent::policy::reply_language(c, f), merchant: &f.merchant };
     match e {
         PaymentError::InFlight(_) => v.already_in_progress(),
         PaymentError::TooManyPushes(_) => v.too_many_prompts(),
@@ -255,9 +256,9 @@ fn render(r: &Reply) -> OutboundMessage {
 
 /// A receipt may have to reach a customer outside the 24-hour window: give it the approved receipt
 /// template to fall back on.
-fn with_receipt_template(mut o: Outgoing, mark: &Option<Mark>, customer: &str, merchant: &str, lang: Option<Language>) -> Outgoing {
+fn with_receipt_template(mut o: Outgoing, mark: &Option<Mark>, customer: &str, merchant: &str, lang: Language) -> Outgoing {
     if let Some(Mark::Ledger { receipt_params: Some(p), .. }) = mark {
-        let language = if lang == Some(Language::Sw) { "sw" } else { "en" };
+        let language = if lang == Language::Sw { "sw" } else { "en" };
         let params = vec![customer.to_string(), p.amount.clone(), p.invoice.clone(), p.receipt.clone(), merchant.to_string(), p.balance.clone()];
         o.fallback_template = templates::build(&templates::defaults(), templates::PAYMENT_RECEIPT, language, params, vec![]).ok();
     }
@@ -358,6 +359,7 @@ fn load_facts(c: &Connection, customer_id: i64, config: &Config, receipt: Option
             allow_partial: config.agent.allow_partial,
             min_partial: config.agent.min_partial.shillings(),
             confirmation_timeout_minutes: config.agent.confirmation_timeout_minutes,
+            only_language: config.agent.only_language,
         },
         receipt_found,
         recent_payments,

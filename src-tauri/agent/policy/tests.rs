@@ -23,7 +23,7 @@ fn facts(invoices: Vec<OpenInvoice>) -> Facts {
         phone: "254712345678".into(),
         phone_masked: "2547•••••678".into(),
         invoices,
-        rules: Rules { confirm_threshold: 6500, allow_partial: true, min_partial: 100, confirmation_timeout_minutes: 15 },
+        rules: Rules { confirm_threshold: 6500, allow_partial: true, min_partial: 100, confirmation_timeout_minutes: 15, only_language: None },
         receipt_found: None,
         recent_payments: vec![],
         opted_out: false,
@@ -82,6 +82,16 @@ fn one_open_invoice_confirm_with_the_button_pushes_once() {
     assert!(payments(&a).is_empty());
     let (_, a) = decide(c, say("yes"), &f);
     assert!(payments(&a).is_empty());
+}
+
+#[test]
+fn the_merchant_can_keep_the_agent_to_one_language() {
+    let mut f = facts(vec![inv(7, "INV-1042", 2500)]);
+    let (_, a) = run(&f, vec![say("I want to pay")]);
+    assert!(last_reply(&a).body.contains("please confirm"), "{}", last_reply(&a).body);
+    f.rules.only_language = Some(Language::Sw);
+    let (_, a) = run(&f, vec![say("I want to pay")]);
+    assert!(last_reply(&a).body.contains("tafadhali"), "Swahili only, though the customer wrote English: {}", last_reply(&a).body);
 }
 
 #[test]
