@@ -65,7 +65,7 @@ pub fn run(config: Config, print_urls: bool, new_key: bool) -> Result<(), CliErr
         let waiting = queue.waiting_count().await?;
         tracing::info!(%addr, database = %relay.database.display(), waiting, "malipo relay started; `malipo relay --print-urls` shows the URLs for Meta and Daraja");
         // Tests and scripts read the bound address (port 0 picks a free one) from this line.
-        println!("Malipo relay listening on http://{addr}");
+        println!("Malipo listening on http://{addr}");
         std::io::stdout().flush()?;
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
