@@ -223,3 +223,55 @@ async fn self_test(State(state): State<RelayState>, headers: HeaderMap, body: By
     };
     store_then(&state, wire::SELF_TEST, vec![(nonce, "{}".to_string())], Json(json!({"queued": true})).into_response()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn serve(per_minute: u32) -> (String, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = RelayKey::parse(Some(Secret::new("k".repeat(32)))).unwrap();
+        let state = RelayState {
+            queue: Queue::open(&dir.path().join("relay.db"), &key).unwrap(),
+            path_token: key.path_token(),
+            key,
+            whatsapp_app_secret: Some(Secret::new("secret")),
+            whatsapp_verify_token: None,
+            limiter: Arc::new(Mutex::new(RateLimiter::new(per_minute))),
+            trust_proxy: false,
+            clock: crate::clock::system(),
+            stopping: watch::channel(false).1,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>()).await });
+        (url, dir)
+    }
+
+    #[tokio::test]
+    async fn bodies_are_limited_per_route() {
+        let (url, _dir) = serve(600).await;
+        let http = reqwest::Client::new();
+        let big = vec![b' '; 100 * 1024];
+        let r = http.post(format!("{url}/webhooks/daraja/stk/{}", "0".repeat(32))).body(big.clone()).send().await.unwrap();
+        assert_eq!(r.status(), 413, "Daraja bodies are small");
+        let r = http.post(format!("{url}/webhooks/whatsapp")).body(big).send().await.unwrap();
+        assert_eq!(r.status(), 401, "WhatsApp batches up to 3 MB get as far as the signature check");
+        let r = http.post(format!("{url}/webhooks/whatsapp")).body(vec![b' '; WHATSAPP_MAX_BODY + 1]).send().await.unwrap();
+        assert_eq!(r.status(), 413);
+        let r = http.get(format!("{url}/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1")).send().await.unwrap();
+        assert_eq!(r.status(), 403, "no verify token set: Meta's handshake is refused");
+    }
+
+    #[tokio::test]
+    async fn a_source_over_its_rate_gets_429_with_retry_after() {
+        let (url, _dir) = serve(3).await;
+        let http = reqwest::Client::new();
+        for _ in 0..3 {
+            assert_eq!(http.get(format!("{url}/healthz")).send().await.unwrap().status(), 200);
+        }
+        let r = http.get(format!("{url}/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), 429);
+        assert!(r.headers().get("retry-after").is_some());
+    }
+}
