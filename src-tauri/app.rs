@@ -8,7 +8,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::agent::llm::{LlmProposer, LlmSettings};
 use crate::agent::{service::pin_redactor, Agent};
-use crate::config::DarajaEnvironment;
+use crate::config::{DarajaEnvironment, InboundMode};
 use crate::daraja::simulator::{DarajaSimulator, SimulatorConfig, SimulatorHandle};
 use crate::daraja::{Credentials, DarajaClient, DarajaSettings};
 use crate::engine::Engine;
@@ -49,6 +49,10 @@ pub struct App {
     pub whatsapp: WhatsappState,
     pub agent: Agent,
     pub simulators: Simulators,
+    /// How webhooks reach this machine (direct or via `malipo relay`), with the relay status.
+    pub inbound: crate::relay::Inbound,
+    /// Where Daraja reaches this machine: `public_url`, else in relay mode the relay's URL.
+    public_url: Option<String>,
     outbox_wake: Arc<Notify>,
     /// The inbox processor and outbox sender, until `spawn_workers` starts them.
     workers: Arc<Mutex<Option<(Inbox, OutboxWorker)>>>,
@@ -63,8 +67,21 @@ impl App {
     /// `http://127.0.0.1:8787`), used for callbacks when no `public_url` is configured.
     pub async fn start(engine: Engine, local_url: &str) -> Result<App, StartError> {
         let now = engine.clock.now();
-        let token = engine.store.write_async(move |tx| settings::token(tx, CALLBACK_TOKEN_KEY, now)).await?;
         let config = engine.config.clone();
+        let relay_key = match config.inbound.mode {
+            InboundMode::Relay => engine.secrets.get(SecretName::RelayKey)?,
+            InboundMode::Direct => None,
+        };
+        let inbound = crate::relay::Inbound::new(&config.inbound, relay_key, engine.clock.clone());
+        // Via the relay, the path token is derived from the relay key, so both sides agree on it.
+        let token = match inbound.path_token() {
+            Some(derived) => derived,
+            None => engine.store.write_async(move |tx| settings::token(tx, CALLBACK_TOKEN_KEY, now)).await?,
+        };
+        if let Some(why) = inbound.status().last_error {
+            tracing::error!(error = %why, "inbound mode is relay, but WhatsApp messages and C2B payments cannot be received");
+        }
+        let public_url = config.public_url.clone().or_else(|| inbound.relay_url().map(str::to_string));
 
         let mut simulators = Simulators::default();
         let daraja_settings = match config.daraja.environment {
@@ -103,7 +120,7 @@ impl App {
             }
         };
         let daraja = DarajaClient::new(daraja_settings, engine.clock.clone());
-        let base = config.public_url.clone().unwrap_or_else(|| local_url.to_string());
+        let base = public_url.clone().unwrap_or_else(|| local_url.to_string());
         let payments = Payments::new(
             engine.store.clone(),
             engine.clock.clone(),
@@ -163,6 +180,8 @@ impl App {
             whatsapp,
             agent,
             simulators,
+            inbound,
+            public_url,
             outbox_wake,
             workers: Arc::new(Mutex::new(Some((inbox, worker)))),
             shutdown,
@@ -179,15 +198,18 @@ impl App {
         tokio::spawn(worker.run(self.stopped()));
         tokio::spawn(self.agent.clone().follow_payments(self.stopped()));
         tokio::spawn(self.clone().run_reminders());
+        let sinks = crate::relay::Sinks { whatsapp: self.whatsapp.clone(), daraja: self.daraja_webhooks.clone() };
+        tokio::spawn(self.inbound.clone().run(sinks, self.stopped()));
         // Events stored before a restart are processed now.
         self.whatsapp.wake.notify_one();
     }
 
     /// With a public address, tells Daraja where to confirm paybill/till payments made outside the
-    /// chat. Without one, C2B payments reach the desktop only through `malipo relay`.
+    /// chat. Without one, C2B payments reach the desktop only through `malipo relay`, whose URL is
+    /// the public one in relay mode.
     fn register_c2b_urls(&self) {
         let config = &self.engine.config;
-        let (Some(public), false) = (&config.public_url, config.daraja.environment == DarajaEnvironment::Simulator) else { return };
+        let (Some(public), false) = (&self.public_url, config.daraja.environment == DarajaEnvironment::Simulator) else { return };
         let base = format!("{}/webhooks/daraja/c2b/{}", public.trim_end_matches('/'), self.daraja_webhooks.token);
         let daraja = self.payments.daraja().clone();
         tokio::spawn(async move {

@@ -31,8 +31,15 @@ pub struct Cli {
 pub enum Command {
     /// Run the engine without a window: webhook server, agent, reminders.
     Serve,
-    /// Run the store-and-forward relay on a public host for a desktop behind NAT.
-    Relay,
+    /// Run the store-and-forward relay on a public host for a desktop behind NAT (key: MALIPO_RELAY_KEY).
+    Relay {
+        /// Print the webhook URLs to paste into Meta and Daraja, then exit.
+        #[arg(long)]
+        print_urls: bool,
+        /// Print a new random relay key, then exit.
+        #[arg(long, conflicts_with = "print_urls")]
+        new_key: bool,
+    },
     /// Import invoices from a CSV or Excel file (.csv, .xlsx, .xls; the first sheet).
     Import {
         file: PathBuf,
@@ -106,10 +113,6 @@ impl<E: std::fmt::Display> From<E> for CliError {
     }
 }
 
-fn not_available(what: &str) -> Result<(), CliError> {
-    Err(CliError { message: format!("malipo {what}: not available yet in this version"), code: 2 })
-}
-
 /// Entry point for the `malipo` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -143,7 +146,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve => serve(config),
         Command::Invoices { json } => list_invoices(config, json),
-        Command::Relay => not_available("relay"),
+        Command::Relay { print_urls, new_key } => crate::relay::service::run(config, print_urls, new_key),
         Command::Import { file, dry_run, valid_only, json, map } => import_cmd(config, &file, dry_run, valid_only, json, &map),
         Command::Payments { json } => list_payments(config, json),
         Command::Report { from, to, json, csv } => report_cmd(config, from, to, json, csv),

@@ -87,6 +87,51 @@ impl fmt::Display for TransactionType {
     }
 }
 
+/// How webhooks reach this machine: its own webhook server (`direct`, e.g. behind a tunnel), or
+/// events pulled from `malipo relay` on a public host (`relay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundMode {
+    #[default]
+    Direct,
+    Relay,
+}
+
+impl FromStr for InboundMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "direct" => Ok(InboundMode::Direct),
+            "relay" => Ok(InboundMode::Relay),
+            _ => Err(format!("{s:?} is not one of direct, relay")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InboundConfig {
+    pub mode: InboundMode,
+    /// The relay's public https URL; required in relay mode. The key is a secret (MALIPO_RELAY_KEY).
+    pub relay_url: Option<String>,
+}
+
+/// `malipo relay`'s own settings (the desktop side is `[inbound]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RelayConfig {
+    /// Behind a TLS reverse proxy on the same host: loopback.
+    pub listen: SocketAddr,
+    /// The relay's own SQLite file, separate from the merchant's database.
+    pub database: PathBuf,
+    /// The relay's public https URL, for `malipo relay --print-urls`.
+    pub public_url: Option<String>,
+    /// Unacknowledged events are deleted after this many days.
+    pub retention_days: u32,
+    /// Take the client address from X-Forwarded-For on connections from loopback (the proxy).
+    pub trust_proxy: bool,
+    /// Requests a minute from one address.
+    pub rate_limit_per_minute: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file this was read from, if any.
@@ -101,6 +146,8 @@ pub struct Config {
     pub daraja: DarajaConfig,
     pub whatsapp: WhatsappConfig,
     pub agent: AgentConfig,
+    pub inbound: InboundConfig,
+    pub relay: RelayConfig,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -193,6 +240,14 @@ const KEYS: &[&str] = &[
     "agent.llm_endpoint",
     "agent.llm_model",
     "agent.llm_below_confidence",
+    "inbound.mode",
+    "inbound.relay_url",
+    "relay.listen",
+    "relay.database",
+    "relay.public_url",
+    "relay.retention_days",
+    "relay.trust_proxy",
+    "relay.rate_limit_per_minute",
 ];
 
 const SECRET_KEYS: &[&str] = &[
@@ -202,6 +257,7 @@ const SECRET_KEYS: &[&str] = &[
     "whatsapp.token",
     "whatsapp.app_secret",
     "whatsapp.verify_token",
+    "relay.key",
 ];
 
 pub fn env_name(key: &str) -> String {
@@ -353,6 +409,32 @@ impl Config {
             return Err(v.invalid("agent.confirmation_timeout_minutes", "must be at least 1 minute"));
         }
 
+        let inbound = InboundConfig { mode: v.get("inbound.mode", InboundMode::default)?, relay_url: v.optional("inbound.relay_url") };
+        if let Some(url) = &inbound.relay_url {
+            check_url(url).map_err(|r| v.invalid("inbound.relay_url", r))?;
+        }
+        if inbound.mode == InboundMode::Relay && inbound.relay_url.is_none() {
+            return Err(v.invalid("inbound.relay_url", "is required when inbound.mode is \"relay\": the relay's https URL"));
+        }
+
+        let relay = RelayConfig {
+            listen: v.get("relay.listen", || SocketAddr::from(([127, 0, 0, 1], 8788)))?,
+            database: v.get("relay.database", || data_dir.join("relay.db"))?,
+            public_url: v.optional("relay.public_url"),
+            retention_days: v.get("relay.retention_days", || 7)?,
+            trust_proxy: v.get("relay.trust_proxy", || false)?,
+            rate_limit_per_minute: v.get("relay.rate_limit_per_minute", || 600)?,
+        };
+        if let Some(url) = &relay.public_url {
+            check_url(url).map_err(|r| v.invalid("relay.public_url", r))?;
+        }
+        if !(1..=30).contains(&relay.retention_days) {
+            return Err(v.invalid("relay.retention_days", "must be between 1 and 30 days"));
+        }
+        if relay.rate_limit_per_minute == 0 {
+            return Err(v.invalid("relay.rate_limit_per_minute", "must be at least 1"));
+        }
+
         Ok(Config {
             file: path.map(Path::to_path_buf),
             database,
@@ -364,6 +446,8 @@ impl Config {
             daraja,
             whatsapp,
             agent,
+            inbound,
+            relay,
         })
     }
 }
@@ -507,6 +591,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.daraja.transaction_type, TransactionType::CustomerBuyGoodsOnline);
+    }
+
+    #[test]
+    fn inbound_defaults_to_direct_and_relay_mode_needs_a_url() {
+        let c = Config::from_sources(None, None, &[]).unwrap();
+        assert_eq!((c.inbound.mode, c.inbound.relay_url), (InboundMode::Direct, None));
+        assert_eq!(c.relay.listen.to_string(), "127.0.0.1:8788");
+        assert_eq!((c.relay.retention_days, c.relay.trust_proxy), (7, false));
+        assert!(c.relay.database.ends_with("relay.db"));
+
+        let e = Config::from_sources(None, None, &env(&[("MALIPO_INBOUND_MODE", "relay")])).unwrap_err().to_string();
+        assert!(e.contains("inbound.relay_url") && e.contains("required"), "{e}");
+        let e = Config::from_sources(None, None, &env(&[("MALIPO_INBOUND_MODE", "tunnel")])).unwrap_err().to_string();
+        assert!(e.contains("inbound.mode") && e.contains("MALIPO_INBOUND_MODE") && e.contains("direct, relay"), "{e}");
+        let c = Config::from_sources(
+            None,
+            None,
+            &env(&[("MALIPO_INBOUND_MODE", "relay"), ("MALIPO_INBOUND_RELAY_URL", "https://relay.example.co.ke")]),
+        )
+        .unwrap();
+        assert_eq!(c.inbound.mode, InboundMode::Relay);
+        assert_eq!(c.inbound.relay_url.as_deref(), Some("https://relay.example.co.ke"));
+    }
+
+    #[test]
+    fn relay_settings_are_checked_and_the_key_never_comes_from_the_file() {
+        let file = "[relay]\nlisten = \"127.0.0.1:9100\"\ntrust_proxy = true\nretention_days = 3\n";
+        let c = Config::from_sources(Some(Path::new("m.toml")), Some(file), &env(&[("MALIPO_RELAY_DATABASE", "/tmp/r.db")])).unwrap();
+        assert_eq!((c.relay.listen.port(), c.relay.trust_proxy, c.relay.retention_days), (9100, true, 3));
+        assert_eq!(c.relay.database, PathBuf::from("/tmp/r.db"));
+        let e = Config::from_sources(None, None, &env(&[("MALIPO_RELAY_RETENTION_DAYS", "0")])).unwrap_err().to_string();
+        assert!(e.contains("relay.retention_days") && e.contains("MALIPO_RELAY_RETENTION_DAYS"), "{e}");
+        let e = Config::from_sources(None, None, &env(&[("MALIPO_RELAY_TRUST_PROXY", "yes")])).unwrap_err().to_string();
+        assert!(e.contains("relay.trust_proxy"), "{e}");
+        let e = Config::from_sources(Some(Path::new("m.toml")), Some("[relay]\nkey = \"abc\""), &[]).unwrap_err().to_string();
+        assert!(e.contains("MALIPO_RELAY_KEY"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod import;
 pub mod logging;
 pub mod payments;
+pub mod relay;
 pub mod reminders;
 pub mod reports;
 pub mod secrets;

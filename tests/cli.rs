@@ -17,11 +17,12 @@ fn help_lists_every_subcommand_of_the_contract() {
 }
 
 #[test]
-fn unimplemented_subcommands_fail_honestly() {
+fn relay_without_a_key_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
     let out = malipo(dir.path()).arg("relay").output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MALIPO_RELAY_KEY") && stderr.contains("malipo relay --new-key"), "{stderr}");
 }
 
 #[test]

@@ -30,15 +30,16 @@ pub fn router(state: DarajaWebhooks) -> Router {
         .with_state(state)
 }
 
-fn token_ok(state: &DarajaWebhooks, given: &str) -> bool {
-    given.len() == state.token.len() && bool::from(given.as_bytes().ct_eq(state.token.as_bytes()))
+/// The path token check, in constant time (`malipo relay` checks its own token the same way).
+pub fn token_ok(expected: &str, given: &str) -> bool {
+    given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
-fn not_found() -> Response {
+pub(crate) fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response()
 }
 
-fn bad_request(message: String) -> Response {
+pub(crate) fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"ResultCode": 1, "ResultDesc": message}))).into_response()
 }
 
@@ -72,70 +73,95 @@ async fn mark_processed(store: &Store, id: i64, error: Option<String>, now: chro
     }
 }
 
+/// Why a Daraja event was not taken: its body is malformed (Daraja should not retry), or it could
+/// not be stored (Daraja should retry).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("could not store the event: {0}")]
+    NotStored(#[from] crate::store::StoreError),
+}
+
+impl IngestError {
+    fn into_response(self) -> Response {
+        match self {
+            IngestError::BadRequest(message) => bad_request(message),
+            IngestError::NotStored(e) => {
+                tracing::error!(error = %e, "could not store a Daraja event");
+                (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
+            }
+        }
+    }
+}
+
 /// Stores the raw event once, then processes it. A duplicate is acknowledged without processing;
 /// a processing failure leaves the event stored and unprocessed for `process_pending`.
-/// Returns a response only when the event could not be stored (Daraja should retry).
 async fn receive<F: std::future::Future<Output = Result<(), super::PaymentError>>>(
     state: &DarajaWebhooks,
     source: &'static str,
     external_id: String,
     body: Bytes,
     process: impl FnOnce() -> F,
-) -> Option<Response> {
+) -> Result<(), IngestError> {
     let now = state.payments.clock().now();
-    match persist(&state.store, source, external_id, body, now).await {
-        Ok(Some(id)) => {
-            let result = process().await.err().map(|e| e.to_string());
-            mark_processed(&state.store, id, result, now).await;
-            None
-        }
-        Ok(None) => None,
-        Err(e) => {
-            tracing::error!(source, error = %e, "could not store a Daraja event");
-            Some((StatusCode::SERVICE_UNAVAILABLE, "try again").into_response())
-        }
+    if let Some(id) = persist(&state.store, source, external_id, body, now).await? {
+        let result = process().await.err().map(|e| e.to_string());
+        mark_processed(&state.store, id, result, now).await;
     }
+    Ok(())
+}
+
+/// An STK callback body whose path token was checked: stored once, then processed. The route and the
+/// `malipo relay` pull worker both come through here.
+pub async fn ingest_stk_callback(state: &DarajaWebhooks, body: Bytes) -> Result<(), IngestError> {
+    let cb = parse_stk_callback(&body).map_err(|e| IngestError::BadRequest(e.to_string()))?;
+    let checkout = cb.checkout_request_id.clone();
+    let payments = state.payments.clone();
+    receive(state, "daraja_stk", checkout, body, || payments.on_stk_callback(cb)).await
+}
+
+/// A C2B confirmation body whose path token was checked: stored once, then credited.
+pub async fn ingest_c2b_confirmation(state: &DarajaWebhooks, body: Bytes) -> Result<(), IngestError> {
+    let payment = parse_c2b(&body).map_err(|e| IngestError::BadRequest(e.to_string()))?;
+    let trans_id = payment.trans_id.clone();
+    let payments = state.payments.clone();
+    receive(state, "daraja_c2b", trans_id, body, || async move { payments.on_c2b(payment).await.map(|_| ()) }).await
 }
 
 async fn stk_callback(State(state): State<DarajaWebhooks>, Path(token): Path<String>, body: Bytes) -> Response {
-    if !token_ok(&state, &token) {
+    if !token_ok(&state.token, &token) {
         return not_found();
     }
-    let cb = match parse_stk_callback(&body) {
-        Ok(cb) => cb,
-        Err(e) => return bad_request(e.to_string()),
-    };
-    let checkout = cb.checkout_request_id.clone();
-    let payments = state.payments.clone();
-    receive(&state, "daraja_stk", checkout, body, || payments.on_stk_callback(cb))
-        .await
-        .unwrap_or_else(|| Json(json!({"ResultCode": 0, "ResultDesc": "Accepted"})).into_response())
+    match ingest_stk_callback(&state, body).await {
+        Ok(()) => Json(json!({"ResultCode": 0, "ResultDesc": "Accepted"})).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn c2b_validation(State(state): State<DarajaWebhooks>, Path(token): Path<String>, body: Bytes) -> Response {
-    if !token_ok(&state, &token) {
+    if !token_ok(&state.token, &token) {
         return not_found();
     }
-    // Accept every payment: money the merchant cannot match is better queued than refused.
-    match parse_c2b(&body) {
-        Ok(_) => Json(json!({"ResultCode": "0", "ResultDesc": "Accepted"})).into_response(),
-        Err(e) => Json(json!({"ResultCode": "C2B00016", "ResultDesc": format!("Rejected: {e}")})).into_response(),
+    Json(c2b_validation_answer(&body)).into_response()
+}
+
+/// Accept every payment: money the merchant cannot match is better queued than refused.
+pub fn c2b_validation_answer(body: &[u8]) -> serde_json::Value {
+    match parse_c2b(body) {
+        Ok(_) => json!({"ResultCode": "0", "ResultDesc": "Accepted"}),
+        Err(e) => json!({"ResultCode": "C2B00016", "ResultDesc": format!("Rejected: {e}")}),
     }
 }
 
 async fn c2b_confirmation(State(state): State<DarajaWebhooks>, Path(token): Path<String>, body: Bytes) -> Response {
-    if !token_ok(&state, &token) {
+    if !token_ok(&state.token, &token) {
         return not_found();
     }
-    let payment = match parse_c2b(&body) {
-        Ok(p) => p,
-        Err(e) => return bad_request(e.to_string()),
-    };
-    let trans_id = payment.trans_id.clone();
-    let payments = state.payments.clone();
-    receive(&state, "daraja_c2b", trans_id, body, || async move { payments.on_c2b(payment).await.map(|_| ()) })
-        .await
-        .unwrap_or_else(|| Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response())
+    match ingest_c2b_confirmation(&state, body).await {
+        Ok(()) => Json(json!({"ResultCode": 0, "ResultDesc": "Success"})).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// Processes Daraja events that were stored but not processed: a crash right after the 200, a

@@ -14,10 +14,10 @@ use axum::Router;
 use tokio::sync::Notify;
 
 use super::inbox::{StoredEvent, SOURCE};
-use super::webhook::{parse_webhook_raw, verify_handshake, verify_signature};
+use super::webhook::{parse_webhook_raw, verify_handshake, verify_signature, ParseError};
 use crate::clock::SharedClock;
 use crate::secrets::{SecretName, SecretStore};
-use crate::store::{ts, Store};
+use crate::store::{ts, Store, StoreError};
 
 /// Meta batches at most 3 MB in one POST.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -75,26 +75,44 @@ async fn receive(State(state): State<WhatsappState>, headers: HeaderMap, body: B
         tracing::warn!(present = header.is_some(), "WhatsApp webhook with a missing or wrong signature refused");
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let events = match parse_webhook_raw(&body) {
-        Ok(events) => events,
-        Err(e) => {
+    match store_webhook(&state, &body).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(IngestError::Parse(e)) => {
             tracing::warn!(error = %e, "signed WhatsApp webhook could not be parsed");
-            return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
         }
-    };
+        Err(IngestError::Store(e)) => {
+            // Not stored, so not acknowledged: Meta retries.
+            tracing::error!(error = %e, "could not store a WhatsApp webhook");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    Parse(#[from] ParseError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Parses a verified webhook body and stores each of its events once (deduplicated on the message or
+/// status id), then wakes the inbox. Returns how many events were new. The route calls this after
+/// checking the signature; the `malipo relay` pull worker calls it for events the relay verified.
+pub async fn store_webhook(state: &WhatsappState, body: &[u8]) -> Result<usize, IngestError> {
+    let events = parse_webhook_raw(body)?;
     if events.is_empty() {
-        return StatusCode::OK.into_response();
+        return Ok(0);
     }
     let now = ts(state.clock.now());
     let mut rows = Vec::with_capacity(events.len());
     for p in events {
         let (external_id, key) = (p.event.external_id(), p.event.ordering_key().to_string());
-        match serde_json::to_string(&StoredEvent { event: p.event, raw: p.raw }) {
-            Ok(payload) => rows.push((external_id, key, payload)),
-            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-        }
+        let payload = serde_json::to_string(&StoredEvent { event: p.event, raw: p.raw }).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        rows.push((external_id, key, payload));
     }
-    let stored = state
+    let new = state
         .store
         .write_async(move |tx| {
             let mut stmt = tx.prepare_cached(
@@ -107,18 +125,9 @@ async fn receive(State(state): State<WhatsappState>, headers: HeaderMap, body: B
             }
             Ok(new)
         })
-        .await;
-    match stored {
-        Ok(new) => {
-            if new > 0 {
-                state.wake.notify_one();
-            }
-            StatusCode::OK.into_response()
-        }
-        Err(e) => {
-            // Not stored, so not acknowledged: Meta retries.
-            tracing::error!(error = %e, "could not store a WhatsApp webhook");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+        .await?;
+    if new > 0 {
+        state.wake.notify_one();
     }
+    Ok(new)
 }
