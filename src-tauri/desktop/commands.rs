@@ -416,3 +416,43 @@ pub async fn import_commit(
     }
     Ok(result?)
 }
+
+/// Settings → Inbound: where webhooks reach this computer, and whether the relay is connected.
+#[derive(Debug, Serialize)]
+pub struct InboundView {
+    status: crate::relay::InboundStatus,
+    /// What to paste into Meta's and Daraja's consoles; None without a public address.
+    urls: Option<crate::relay::WebhookUrls>,
+}
+
+#[tauri::command]
+pub fn inbound_status(state: State<'_, AppState>) -> Result<InboundView, ApiError> {
+    let app = running(&state)?;
+    let status = app.inbound.status();
+    let base = app.engine.config.public_url.clone().or_else(|| status.relay_url.clone());
+    let urls = base.map(|b| crate::relay::WebhookUrls::new(&b, &app.daraja_webhooks.token));
+    Ok(InboundView { status, urls })
+}
+
+/// "Test inbound": in relay mode an event goes round through the relay; in direct mode this computer's
+/// public address must answer. Each step says what failed.
+#[tauri::command]
+pub async fn test_inbound(state: State<'_, AppState>) -> Result<serde_json::Value, ApiError> {
+    let app = running(&state)?;
+    if app.inbound.mode() == crate::config::InboundMode::Relay {
+        return Ok(serde_json::to_value(crate::relay::test_inbound(app).await).unwrap_or_default());
+    }
+    let step = |ok: bool, detail: Option<String>| {
+        serde_json::json!({ "ok": ok, "steps": [{ "step": "reach_this_computer", "label": "Reach this computer from the internet", "outcome": if ok { "passed" } else { "failed" }, "detail": detail }] })
+    };
+    let Some(public) = app.engine.config.public_url.clone() else {
+        return Ok(step(false, Some("no public address is set: WhatsApp messages and paybill confirmations cannot reach this computer. Set public_url to your tunnel's address, or use a relay".into())));
+    };
+    let url = format!("{}/healthz", public.trim_end_matches('/'));
+    let answer = reqwest::Client::new().get(&url).timeout(std::time::Duration::from_secs(10)).send().await;
+    Ok(match answer {
+        Ok(r) if r.status().is_success() => step(true, None),
+        Ok(r) => step(false, Some(format!("{url} answered {}: is the tunnel pointing at this computer's port?", r.status()))),
+        Err(e) => step(false, Some(format!("{url} could not be reached: {e}"))),
+    })
+}

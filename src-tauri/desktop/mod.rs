@@ -107,7 +107,9 @@ pub fn run() {
             commands::invoice_timeline,
             commands::record_manual_payment,
             commands::import_preview,
-            commands::import_commit
+            commands::import_commit,
+            commands::inbound_status,
+            commands::test_inbound
         ])
         .run(tauri::generate_context!())
         .expect("error while running the Malipo window");
