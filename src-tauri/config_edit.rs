@@ -145,6 +145,11 @@ fn entries(s: &EditableSettings) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The config keys Settings edits, as `section.key`.
+pub fn editable_keys() -> Vec<&'static str> {
+    entries(&defaults()).into_iter().map(|(k, _)| k).collect()
+}
+
 /// `text` with the settings in `s` written into it. Only keys whose value changed are touched, so an
 /// untouched file stays byte for byte the same and defaults are not written out for no reason; a
 /// changed key keeps its comment. When the file does not load as it is, every key is written, so

@@ -1,7 +1,9 @@
 //! The desktop shell: a Tauri window over the same engine `malipo serve` runs. Commands are one-liners
 //! into the core (see `commands`); nothing here holds business logic.
 
+mod collections;
 mod commands;
+mod settings;
 
 use std::sync::Arc;
 
@@ -95,7 +97,20 @@ pub fn run() {
             commands::sim_messages,
             commands::sim_send_text,
             commands::sim_tap,
-            commands::sim_answer
+            commands::sim_answer,
+            collections::reminder_policy,
+            collections::save_reminder_policy,
+            collections::reminder_preview,
+            collections::reminder_templates,
+            collections::collection_report,
+            collections::export_report_csv,
+            settings::get_settings,
+            settings::save_settings,
+            settings::secret_status,
+            settings::save_secret,
+            settings::remove_secret,
+            settings::test_connection,
+            settings::restart_app
         ])
         .run(tauri::generate_context!())
         .expect("error while running the Malipo window");
