@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_edit;
 pub mod console;
 pub mod dashboard;
 pub mod daraja;

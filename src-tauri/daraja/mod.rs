@@ -542,7 +542,8 @@ impl DarajaClient {
         Ok(grant.access_token)
     }
 
-    async fn fetch_token(&self) -> Result<TokenGrant, DarajaError> {
+    /// Asks for a fresh OAuth grant, bypassing the cache (Settings' "Test connection" uses it).
+    pub async fn fetch_token(&self) -> Result<TokenGrant, DarajaError> {
         let c = &self.inner.settings.credentials;
         let answer = self
             .inner

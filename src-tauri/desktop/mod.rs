@@ -1,7 +1,9 @@
 //! The desktop shell: a Tauri window over the same engine `malipo serve` runs. Commands are one-liners
 //! into the core (see `commands`); nothing here holds business logic.
 
+mod collections;
 mod commands;
+mod settings;
 mod tray;
 
 use std::net::SocketAddr;
@@ -109,7 +111,20 @@ pub fn run() {
             commands::import_preview,
             commands::import_commit,
             commands::inbound_status,
-            commands::test_inbound
+            commands::test_inbound,
+            collections::reminder_policy,
+            collections::save_reminder_policy,
+            collections::reminder_preview,
+            collections::reminder_templates,
+            collections::collection_report,
+            collections::export_report_csv,
+            settings::get_settings,
+            settings::save_settings,
+            settings::secret_status,
+            settings::save_secret,
+            settings::remove_secret,
+            settings::test_connection,
+            settings::restart_app
         ])
         .run(tauri::generate_context!())
         .expect("error while running the Malipo window");

@@ -348,3 +348,187 @@ export const api = {
   simTap: (customerId: number, id: string, title: string) => invoke<void>("sim_tap", { customerId, id, title }),
   simAnswer: (checkoutRequestId: string, answer: SimAnswer) => invoke<void>("sim_answer", { checkoutRequestId, answer }),
 };
+
+// ---- Reminders, Reports and Settings ----
+
+/** Errors from a form's save: `field` names the field a validation error belongs to. */
+export interface FieldError extends ApiError {
+  field?: string;
+}
+
+/** The field a save error belongs to, if it is a validation error. */
+export function errorField(e: unknown): string | undefined {
+  return isApiError(e) && e.code === "invalid" ? (e as FieldError).field : undefined;
+}
+
+/** The merchant's reminder schedule. Times are local "HH:MM:SS" in the merchant's timezone. */
+export interface ReminderPolicy {
+  enabled: boolean;
+  /** Days relative to the due date: -3 is three days before, 7 a week late. */
+  steps: number[];
+  repeat_every_days: number;
+  max_repeats: number;
+  send_at: string;
+  quiet_from: string;
+  quiet_until: string;
+  skip_sundays: boolean;
+}
+
+export interface PlannedInvoice {
+  number: string;
+  balance: number;
+  /** 1 = the schedule's first step. */
+  step: number;
+  days_from_due: number | null;
+}
+
+/** One WhatsApp reminder the schedule would send. */
+export interface PlannedReminder {
+  /** Local date, YYYY-MM-DD. */
+  day: string;
+  /** RFC 3339 instant of the send time. */
+  at: string;
+  customer_name: string;
+  invoices: PlannedInvoice[];
+}
+
+export interface TemplateDef {
+  name: string;
+  /** "en" or "sw". */
+  language: string;
+  category: string;
+  /** With {{1}}…{{n}} placeholders. */
+  body: string;
+  /** What each placeholder holds. */
+  params: string[];
+  quick_replies: { text: string; payload_prefix: string }[];
+}
+
+export interface Aging {
+  current: number;
+  days_1_30: number;
+  days_31_60: number;
+  days_61_90: number;
+  days_over_90: number;
+}
+
+export interface Funnel {
+  reminded: number;
+  replied: number;
+  confirmed: number;
+  pushed: number;
+  paid: number;
+}
+
+/** The collection report for a period (see README "Reports"). Percentages are 0–100. */
+export interface Report {
+  from: string;
+  to: string;
+  invoices_due: number;
+  invoices_due_paid: number;
+  amount_due: number;
+  amount_due_collected: number;
+  collection_rate_by_count: number | null;
+  collection_rate_by_amount: number | null;
+  amount_collected: number;
+  dso_days: number | null;
+  average_days_to_pay: number | null;
+  median_days_to_pay: number | null;
+  aging: Aging;
+  at_risk_share: number | null;
+  cei: number | null;
+  funnel: Funnel;
+  stk_outcomes: { result_code: number | null; meaning: string; count: number }[];
+  sources: { source: string; count: number; amount: number }[];
+  reminder_steps: { step: number; sent: number; paid_within_7_days: number; conversion: number | null }[];
+}
+
+export type DarajaEnvironment = "simulator" | "sandbox" | "production";
+
+/** What Settings edits; the names follow the config file's keys (`daraja.shortcode`). */
+export interface EditableSettings {
+  merchant_name: string;
+  timezone: string;
+  daraja: { environment: DarajaEnvironment; transaction_type: "paybill" | "till"; shortcode: string; party_b: string };
+  whatsapp: { phone_number_id: string };
+  agent: {
+    confirm_threshold: number;
+    allow_partial: boolean;
+    min_partial: number;
+    confirmation_timeout_minutes: number;
+    llm_enabled: boolean;
+    llm_endpoint: string;
+    llm_model: string;
+  };
+}
+
+export interface SettingsView {
+  /** The config file. */
+  path: string;
+  values: EditableSettings;
+  /** Why the file does not load as it is (the values are then the defaults). */
+  problem: string | null;
+  /** Keys set by MALIPO_… environment variables, which win over the file. */
+  env_overrides: string[];
+}
+
+export type SecretName =
+  | "daraja_consumer_key"
+  | "daraja_consumer_secret"
+  | "daraja_passkey"
+  | "whatsapp_token"
+  | "whatsapp_app_secret"
+  | "whatsapp_verify_token"
+  | "llm_api_key";
+
+/** Whether a secret is saved. The value itself never reaches the webview. */
+export interface SecretStatus {
+  name: SecretName;
+  saved: boolean;
+  from_environment: boolean;
+}
+
+export type Service = "daraja" | "whatsapp" | "llm";
+
+export interface TestResult {
+  ok: boolean;
+  message: string;
+}
+
+export interface UpdateInfo {
+  current: string;
+  available: boolean;
+  version: string | null;
+  notes: string | null;
+}
+
+// One object per screen, beside `api`, so each screen's calls read together.
+export const remindersApi = {
+  policy: () => invoke<ReminderPolicy>("reminder_policy"),
+  /** Errors: `invalid` with `field` (steps, send_at, repeat_every_days). */
+  savePolicy: (policy: ReminderPolicy) => invoke<void>("save_reminder_policy", { policy }),
+  preview: (days = 7) => invoke<PlannedReminder[]>("reminder_preview", { days }),
+  templates: () => invoke<TemplateDef[]>("reminder_templates"),
+};
+
+export const reportsApi = {
+  /** Local dates YYYY-MM-DD, both included. */
+  report: (from: string, to: string) => invoke<Report>("collection_report", { from, to }),
+  /** Writes the report as CSV into Downloads; returns the file's path. */
+  exportCsv: (from: string, to: string) => invoke<string>("export_report_csv", { from, to }),
+};
+
+export const settingsApi = {
+  getSettings: () => invoke<SettingsView>("get_settings"),
+  /** Errors: `invalid` with `field` = the config key (e.g. `daraja.shortcode`); nothing is written. */
+  saveSettings: (values: EditableSettings) => invoke<SettingsView>("save_settings", { values }),
+  secretStatus: () => invoke<SecretStatus[]>("secret_status"),
+  /** Write-only: the value goes into the OS keyring and is never read back. */
+  saveSecret: (name: SecretName, value: string) => invoke<void>("save_secret", { name, value }),
+  removeSecret: (name: SecretName) => invoke<void>("remove_secret", { name }),
+  /** Tests the saved settings and secrets of one service. */
+  testConnection: (service: Service) => invoke<TestResult>("test_connection", { service }),
+  restartApp: () => invoke<void>("restart_app"),
+  checkForUpdates: () => invoke<UpdateInfo>("check_for_updates"),
+  installUpdate: () => invoke<void>("install_update"),
+};

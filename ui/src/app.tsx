@@ -6,6 +6,9 @@ import { Dashboard } from "./screens/dashboard";
 import { Invoices } from "./screens/invoices";
 import { Payments } from "./screens/payments";
 import { Placeholder } from "./screens/placeholder";
+import { Reminders } from "./screens/reminders";
+import { Reports } from "./screens/reports";
+import { Settings } from "./screens/settings";
 import { Simulator } from "./screens/simulator";
 
 export type ScreenId = "dashboard" | "invoices" | "conversations" | "payments" | "reminders" | "reports" | "settings" | "simulator";
@@ -31,6 +34,12 @@ function Screen(props: { id: ScreenId; info: AppInfo | undefined; go: (id: Scree
       return <Conversations onNavigate={props.go} />;
     case "payments":
       return <Payments />;
+    case "reminders":
+      return <Reminders timezone={props.info?.timezone} />;
+    case "reports":
+      return <Reports timezone={props.info?.timezone} />;
+    case "settings":
+      return <Settings />;
     case "simulator":
       return <Simulator merchantName={props.info?.merchant_name} onNavigate={props.go} />;
     default:
