@@ -21,6 +21,15 @@ pub struct EditableSettings {
     pub daraja: DarajaSettings,
     pub whatsapp: WhatsappSettings,
     pub agent: AgentSettings,
+    pub inbound: InboundSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundSettings {
+    /// "direct" or "relay".
+    pub mode: String,
+    /// The relay's https address; "" when unused.
+    pub relay_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +55,8 @@ pub struct AgentSettings {
     pub allow_partial: bool,
     pub min_partial: i64,
     pub confirmation_timeout_minutes: i64,
+    /// "en,sw" (each customer in theirs), "en" or "sw".
+    pub languages: String,
     pub llm_enabled: bool,
     pub llm_endpoint: String,
     pub llm_model: String,
@@ -73,9 +84,19 @@ impl From<&Config> for EditableSettings {
                 allow_partial: c.agent.allow_partial,
                 min_partial: c.agent.min_partial.shillings(),
                 confirmation_timeout_minutes: c.agent.confirmation_timeout_minutes.into(),
+                languages: match c.agent.only_language {
+                    None => "en,sw",
+                    Some(crate::understand::Language::En) => "en",
+                    Some(crate::understand::Language::Sw) => "sw",
+                }
+                .to_string(),
                 llm_enabled: c.agent.llm_enabled,
                 llm_endpoint: c.agent.llm_endpoint.clone(),
                 llm_model: c.agent.llm_model.clone(),
+            },
+            inbound: InboundSettings {
+                mode: serde_json::to_value(c.inbound.mode).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                relay_url: c.inbound.relay_url.clone().unwrap_or_default(),
             },
         }
     }
@@ -139,9 +160,12 @@ fn entries(s: &EditableSettings) -> Vec<(&'static str, Value)> {
         ("agent.allow_partial", s.agent.allow_partial.into()),
         ("agent.min_partial", s.agent.min_partial.into()),
         ("agent.confirmation_timeout_minutes", s.agent.confirmation_timeout_minutes.into()),
+        ("agent.languages", s.agent.languages.trim().into()),
         ("agent.llm_enabled", s.agent.llm_enabled.into()),
         ("agent.llm_endpoint", s.agent.llm_endpoint.trim().into()),
         ("agent.llm_model", s.agent.llm_model.trim().into()),
+        ("inbound.mode", s.inbound.mode.trim().into()),
+        ("inbound.relay_url", s.inbound.relay_url.trim().into()),
     ]
 }
 
@@ -287,6 +311,20 @@ mod tests {
         s.daraja.shortcode = "700700".into();
         let out = apply(Path::new("m.toml"), &out, &s).unwrap();
         assert_eq!(settings(&out).daraja.party_b, "700700");
+    }
+
+    #[test]
+    fn inbound_and_languages_are_saved_and_a_relay_needs_its_address() {
+        let mut s = defaults();
+        s.agent.languages = "sw".into();
+        s.inbound.mode = "relay".into();
+        let dir = tempfile::tempdir().unwrap();
+        let e = save(&dir.path().join("malipo.toml"), &s).unwrap_err();
+        assert_eq!(e.key(), Some("inbound.relay_url"), "{e}");
+        s.inbound.relay_url = "https://relay.example.co.ke".into();
+        let out = apply(Path::new("m.toml"), "", &s).unwrap();
+        assert!(out.contains("languages = \"sw\"") && out.contains("[inbound]") && out.contains("mode = \"relay\""), "{out}");
+        assert_eq!(settings(&out), s);
     }
 
     #[test]

@@ -98,10 +98,8 @@ pub struct SecretStatus {
 #[tauri::command]
 pub async fn secret_status() -> Result<Vec<SecretStatus>, ApiError> {
     let store = KeyringSecrets::new();
-    // The relay key belongs to the Inbound section, not here.
     SecretName::ALL
         .into_iter()
-        .filter(|n| *n != SecretName::RelayKey)
         .map(|name| {
             Ok(SecretStatus {
                 name,

@@ -456,10 +456,32 @@ export interface EditableSettings {
     allow_partial: boolean;
     min_partial: number;
     confirmation_timeout_minutes: number;
+    /** "en,sw" answers each customer in theirs; "en" or "sw" keeps to one. */
+    languages: string;
     llm_enabled: boolean;
     llm_endpoint: string;
     llm_model: string;
   };
+  inbound: { mode: "direct" | "relay"; relay_url: string };
+}
+
+/** Settings → Inbound: how WhatsApp and paybill webhooks reach this computer. */
+export interface InboundView {
+  status: {
+    mode: "direct" | "relay";
+    relay_url: string | null;
+    connected: boolean;
+    last_contact: string | null;
+    last_error: string | null;
+    received: number;
+  };
+  /** What to paste into Meta's and Daraja's consoles; null without a public address. */
+  urls: { whatsapp: string; stk_callback: string; c2b_confirmation: string; c2b_validation: string } | null;
+}
+
+export interface InboundTest {
+  ok: boolean;
+  steps: { step: string; label: string; outcome: "passed" | "failed" | "skipped"; detail: string | null }[];
 }
 
 export interface SettingsView {
@@ -479,7 +501,8 @@ export type SecretName =
   | "whatsapp_token"
   | "whatsapp_app_secret"
   | "whatsapp_verify_token"
-  | "llm_api_key";
+  | "llm_api_key"
+  | "relay_key";
 
 /** Whether a secret is saved. The value itself never reaches the webview. */
 export interface SecretStatus {
@@ -529,6 +552,9 @@ export const settingsApi = {
   /** Tests the saved settings and secrets of one service. */
   testConnection: (service: Service) => invoke<TestResult>("test_connection", { service }),
   restartApp: () => invoke<void>("restart_app"),
+  inboundStatus: () => invoke<InboundView>("inbound_status"),
+  /** A round trip through the relay (or this computer's public address), step by step. */
+  testInbound: () => invoke<InboundTest>("test_inbound"),
   checkForUpdates: () => invoke<UpdateInfo>("check_for_updates"),
   installUpdate: () => invoke<void>("install_update"),
 };

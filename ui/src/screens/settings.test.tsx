@@ -14,10 +14,12 @@ const values: EditableSettings = {
     allow_partial: true,
     min_partial: 100,
     confirmation_timeout_minutes: 15,
+    languages: "en,sw",
     llm_enabled: false,
     llm_endpoint: "http://localhost:11434/v1",
     llm_model: "llama3.1",
   },
+  inbound: { mode: "direct", relay_url: "" },
 };
 
 const view = (v: EditableSettings = values): SettingsView => ({ path: "/home/amina/.config/malipo/malipo.toml", values: v, problem: null, env_overrides: [] });
@@ -36,7 +38,7 @@ function backend(over: Record<string, (args: any) => unknown> = {}) {
       case "save_settings":
         return view((args as { values: EditableSettings }).values);
       case "secret_status":
-        return (["daraja_consumer_key", "daraja_consumer_secret", "daraja_passkey", "whatsapp_token", "whatsapp_app_secret", "whatsapp_verify_token", "llm_api_key"] as SecretName[]).map(
+        return (["daraja_consumer_key", "daraja_consumer_secret", "daraja_passkey", "whatsapp_token", "whatsapp_app_secret", "whatsapp_verify_token", "llm_api_key", "relay_key"] as SecretName[]).map(
           (name): SecretStatus => ({ name, saved: saved.has(name), from_environment: false }),
         );
       case "save_secret":
@@ -45,6 +47,8 @@ function backend(over: Record<string, (args: any) => unknown> = {}) {
       case "remove_secret":
         saved.delete(args.name);
         return null;
+      case "inbound_status":
+        return { status: { mode: "direct", relay_url: null, connected: false, last_contact: null, last_error: null, received: 0 }, urls: null };
     }
     return null;
   });
@@ -140,5 +144,35 @@ describe("Settings screen", () => {
     backend({ get_settings: () => ({ ...view(), problem: "config key `timezone` (in malipo.toml): Mars/Olympus" }) });
     render(<Settings />);
     await waitFor(() => expect(screen.getByText(/Your settings file has a problem: config key `timezone`/)).toBeTruthy());
+  });
+});
+
+describe("Inbound", () => {
+  it("switches to a relay with its address and key, and shows which test step failed", async () => {
+    const calls = backend({
+      test_inbound: () => ({
+        ok: false,
+        steps: [
+          { step: "reach_relay", label: "Reach the relay", outcome: "passed", detail: null },
+          { step: "key_accepted", label: "Relay key accepted", outcome: "failed", detail: "the relay refused the key (401): check it matches MALIPO_RELAY_KEY on the relay" },
+          { step: "event_enqueued", label: "Test event queued on the relay", outcome: "skipped", detail: null },
+        ],
+      }),
+    });
+    render(<Settings />);
+    fireEvent.click(await screen.findByText(/Through a relay/));
+    fireEvent.input(screen.getByLabelText("Relay address"), { target: { value: "https://relay.example.co.ke" } });
+    expect(screen.getByText(/Relay key/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Languages the assistant answers in"), { target: { value: "sw" } });
+    fireEvent.click(screen.getByText("Save settings"));
+    await waitFor(() => expect(calls.some((c) => c.cmd === "save_settings")).toBe(true));
+    const saved = calls.find((c) => c.cmd === "save_settings")!.args.values as EditableSettings;
+    expect(saved.inbound).toEqual({ mode: "relay", relay_url: "https://relay.example.co.ke" });
+    expect(saved.agent.languages).toBe("sw");
+
+    fireEvent.click(screen.getByText("Test inbound"));
+    const steps = await screen.findByRole("list", { name: "Inbound test" });
+    expect(steps.textContent).toContain("the relay refused the key (401)");
+    expect(screen.getByText(/Inbound does not work yet/)).toBeTruthy();
   });
 });

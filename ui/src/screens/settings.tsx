@@ -14,6 +14,7 @@ import {
 } from "../api";
 import { ErrorBox, Loading } from "../components";
 import { useLoad } from "../load";
+import { InboundPanel } from "./inbound";
 
 const secretLabels: Record<SecretName, string> = {
   daraja_consumer_key: "Consumer key",
@@ -23,6 +24,7 @@ const secretLabels: Record<SecretName, string> = {
   whatsapp_app_secret: "App secret",
   whatsapp_verify_token: "Webhook verify token",
   llm_api_key: "API key (only if your model server needs one)",
+  relay_key: "Relay key (from `malipo relay --new-key`)",
 };
 
 const timezones = ["Africa/Nairobi", "Africa/Dar_es_Salaam", "Africa/Kampala"];
@@ -33,7 +35,7 @@ type Errors = Record<string, string>;
 function withValue(s: EditableSettings, key: string, value: unknown): EditableSettings {
   const [section, name] = key.split(".");
   if (!name) return { ...s, [section]: value };
-  const inner = s[section as "daraja" | "whatsapp" | "agent"] as Record<string, unknown>;
+  const inner = s[section as "daraja" | "whatsapp" | "agent" | "inbound"] as Record<string, unknown>;
   return { ...s, [section]: { ...inner, [name]: value } };
 }
 
@@ -343,6 +345,13 @@ function SettingsForm(props: { view: SettingsView; statuses: SecretStatus[] | un
             <input {...number("agent.confirmation_timeout_minutes")} />
           </Field>
         </div>
+        <Field {...field("agent.languages")} label="Languages the assistant answers in">
+          <select {...text("agent.languages")} onChange={(e) => set("agent.languages", (e.target as HTMLSelectElement).value)}>
+            <option value="en,sw">English and Swahili — each customer in their own</option>
+            <option value="en">English only</option>
+            <option value="sw">Swahili only</option>
+          </select>
+        </Field>
         {check("agent.allow_partial", "Customers may pay part of an invoice")}
         {draft.agent.allow_partial && (
           <Field {...field("agent.min_partial")} label="Smallest part payment (KES)">
@@ -364,6 +373,33 @@ function SettingsForm(props: { view: SettingsView; statuses: SecretStatus[] | un
             <TestConnection service="llm" />
           </>
         )}
+      </div>
+
+      <div class="card">
+        <h2>Inbound</h2>
+        <p class="sub">
+          WhatsApp messages and paybill payments reach Malipo by webhook. Payments from the chat never need this: Malipo checks them with M-Pesa itself.
+        </p>
+        <fieldset class="radios">
+          <legend>How they reach this computer</legend>
+          <label class="check">
+            <input type="radio" name="inbound-mode" checked={draft.inbound.mode === "direct"} onChange={() => set("inbound.mode", "direct")} />
+            Direct — this computer's webhook server, behind a tunnel
+          </label>
+          <label class="check">
+            <input type="radio" name="inbound-mode" checked={draft.inbound.mode === "relay"} onChange={() => set("inbound.mode", "relay")} />
+            Through a relay — `malipo relay` on a small server
+          </label>
+        </fieldset>
+        {draft.inbound.mode === "relay" && (
+          <>
+            <Field {...field("inbound.relay_url")} label="Relay address" hint="The relay's https address, e.g. https://relay.example.co.ke">
+              <input {...text("inbound.relay_url")} />
+            </Field>
+            <Secrets names={["relay_key"]} statuses={props.statuses} onChanged={props.onSecretsChanged} />
+          </>
+        )}
+        <InboundPanel />
       </div>
 
       {problem && <ErrorBox message={problem} />}
