@@ -115,6 +115,17 @@ fn the_desktop_window_opens_on_the_app_shell_with_real_data() {
     driver.find_with_text("[data-testid='chat'] .bubble", "We received KES 2,500", Duration::from_secs(10));
     driver.screenshot(&screenshots_dir().join("conversations.png"));
 
+    // The collection screens and Settings show the same money.
+    driver.click(&driver.find("button[data-screen='reports']", Duration::from_secs(5)));
+    driver.wait_for_text("[data-testid='collected']", "KES 2,500", Duration::from_secs(15));
+    driver.screenshot(&screenshots_dir().join("reports.png"));
+    driver.click(&driver.find("button[data-screen='reminders']", Duration::from_secs(5)));
+    driver.wait_for_text("main", "Next 7 days", Duration::from_secs(10));
+    driver.screenshot(&screenshots_dir().join("reminders.png"));
+    driver.click(&driver.find("button[data-screen='settings']", Duration::from_secs(5)));
+    driver.wait_for_text("main", "Payment assistant", Duration::from_secs(10));
+    driver.screenshot(&screenshots_dir().join("settings.png"));
+
     // The merchant was told by an OS notification.
     let log = std::fs::read_to_string(&notifications).unwrap_or_default();
     assert!(log.contains("Notify") && log.contains("Payment received") && log.contains("INV-1042"), "notifications: {log}");

@@ -1,3 +1,4 @@
+import { Component, type ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import { api, type AppInfo } from "./api";
 import { useLoad } from "./load";
@@ -47,6 +48,24 @@ function Screen(props: { id: ScreenId; info: AppInfo | undefined; go: (id: Scree
   }
 }
 
+/** A screen that fails to draw says so (and can be left) instead of blanking the window. */
+class ScreenBoundary extends Component<{ children: ComponentChildren }, { error?: string }> {
+  state: { error?: string } = {};
+  componentDidCatch(error: unknown) {
+    this.setState({ error: error instanceof Error ? `${error.message}` : String(error) });
+  }
+  render() {
+    if (this.state.error) {
+      return (
+        <div class="error" role="alert">
+          <strong>This screen could not be shown.</strong> <span>{this.state.error}</span>
+        </div>
+      );
+    }
+    return this.props.children;
+  }
+}
+
 export function App() {
   const [current, setCurrent] = useState<ScreenId>("dashboard");
   const info = useLoad(api.appInfo);
@@ -88,7 +107,9 @@ export function App() {
             <strong>Malipo could not start its engine.</strong> <span>{info.data.startup_error}</span>
           </div>
         )}
-        <Screen id={current} info={info.data} go={setCurrent} />
+        <ScreenBoundary key={current}>
+          <Screen id={current} info={info.data} go={setCurrent} />
+        </ScreenBoundary>
       </main>
     </div>
   );

@@ -1,22 +1,9 @@
-import { useEffect, useRef, useState } from "preact/hooks";
-import {
-  ArcElement,
-  BarController,
-  BarElement,
-  CategoryScale,
-  Chart,
-  DoughnutController,
-  Legend,
-  LinearScale,
-  Tooltip,
-  type ChartConfiguration,
-} from "chart.js";
+import { useEffect, useState } from "preact/hooks";
+import type { ChartConfiguration } from "chart.js";
+import { ChartView } from "../chart";
 import { errorMessage, reportsApi, type Report } from "../api";
 import { Empty, ErrorBox, Loading } from "../components";
 import { day, kes, sourceLabel } from "../format";
-
-// Only the chart.js parts these charts use, so the bundle stays small.
-Chart.register(BarController, BarElement, CategoryScale, LinearScale, DoughnutController, ArcElement, Tooltip, Legend);
 
 export type PeriodKind = "this_month" | "last_month" | "last_3_months" | "custom";
 
@@ -29,7 +16,10 @@ const periodLabels: Record<PeriodKind, string> = {
 
 /** Today as YYYY-MM-DD in the merchant's timezone. */
 export function todayIn(timeZone: string, now = new Date()): string {
-  return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(now);
+  // From the parts, not a locale's layout: WebKitGTK may lack the locale data that makes "en-CA" ISO-shaped.
+  const parts = new Intl.DateTimeFormat("en-US", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).formatToParts(now);
+  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? "";
+  return `${part("year")}-${part("month")}-${part("day")}`;
 }
 
 const iso = (y: number, m: number, d: number) => new Date(Date.UTC(y, m - 1, d)).toISOString().slice(0, 10);
@@ -53,22 +43,6 @@ const days = (x: number | null) => (x === null ? "—" : `${x} days`);
 
 const green = "#0b7a4b";
 const palette = [green, "#f5b82e", "#1f8fd6", "#b3261e", "#5d6b64", "#0b3d2a"];
-
-/** A chart.js chart on a canvas, with a text description for screen readers. */
-function ChartCanvas(props: { config: ChartConfiguration; label: string }) {
-  const canvas = useRef<HTMLCanvasElement>(null);
-  useEffect(() => {
-    const ctx = canvas.current?.getContext("2d");
-    if (!ctx) return; // No canvas support (tests): the text description stands in.
-    const chart = new Chart(ctx, props.config);
-    return () => chart.destroy();
-  }, [props.config]);
-  return (
-    <div class="chart">
-      <canvas ref={canvas} role="img" aria-label={props.label} />
-    </div>
-  );
-}
 
 function bar(labels: string[], data: number[], horizontal = false): ChartConfiguration {
   return {
@@ -153,18 +127,18 @@ function Charts(props: { r: Report }) {
     <div class="chart-grid">
       <div class="card">
         <h3>What is owed, by how late</h3>
-        <ChartCanvas config={configs.aging} label={describe(agingLabels, aging.map(kes))} />
+        <ChartView config={configs.aging} summary={describe(agingLabels, aging.map(kes))} />
       </div>
       <div class="card">
         <h3>From reminder to payment (customers)</h3>
-        <ChartCanvas config={configs.funnel} label={describe(funnelLabels, funnel.map(String))} />
+        <ChartView config={configs.funnel} summary={describe(funnelLabels, funnel.map(String))} />
       </div>
       <div class="card">
         <h3>How customers paid</h3>
         {r.sources.length === 0 ? (
           <p class="sub">No payments in this period.</p>
         ) : (
-          <ChartCanvas config={configs.sources} label={describe(sourceLabels, r.sources.map((s) => kes(s.amount)))} />
+          <ChartView config={configs.sources} summary={describe(sourceLabels, r.sources.map((s) => kes(s.amount)))} />
         )}
       </div>
     </div>
