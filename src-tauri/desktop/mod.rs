@@ -2,6 +2,7 @@
 //! into the core (see `commands`); nothing here holds business logic.
 
 mod commands;
+pub mod updates;
 
 use std::sync::Arc;
 
@@ -95,7 +96,9 @@ pub fn run() {
             commands::sim_messages,
             commands::sim_send_text,
             commands::sim_tap,
-            commands::sim_answer
+            commands::sim_answer,
+            updates::check_for_updates,
+            updates::install_update
         ])
         .run(tauri::generate_context!())
         .expect("error while running the Malipo window");
