@@ -81,6 +81,6 @@ fn api_error(e: Error) -> ApiError {
         }
         _ => ("update_failed", format!("The update failed: {e}")),
     };
-    tracing::warn!(code, error = %e, "update");
+    tracing::warn!(code, error = %e, "update check or install failed");
     ApiError { code, message }
 }

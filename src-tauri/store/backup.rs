@@ -44,10 +44,14 @@ pub fn copy_to(conn: &Connection, dest: &Path) -> Result<()> {
 /// Takes an automatic backup of the database at `db` (open on `conn`) named after `why`, e.g.
 /// `before-schema-6`, and removes the oldest automatic ones beyond [`KEEP_AUTOMATIC`].
 pub fn automatic(conn: &Connection, db: &Path, why: &str) -> Result<PathBuf> {
-    let dir = backups_dir(db);
-    let dest = dir.join(stamped(&format!("before-{why}")));
+    let dest = automatic_copy(conn, db, why)?;
+    prune(&backups_dir(db), KEEP_AUTOMATIC);
+    Ok(dest)
+}
+
+fn automatic_copy(conn: &Connection, db: &Path, why: &str) -> Result<PathBuf> {
+    let dest = backups_dir(db).join(stamped(&format!("before-{why}")));
     copy_to(conn, &dest)?;
-    prune(&dir, KEEP_AUTOMATIC);
     Ok(dest)
 }
 
@@ -143,8 +147,10 @@ pub fn restore(db: &Path, from: &Path) -> Result<Restored> {
         });
     }
     let current: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let previous = if current > 0 { Some(automatic(&conn, db, "restore")?) } else { None };
+    let previous = if current > 0 { Some(automatic_copy(&conn, db, "restore")?) } else { None };
     conn.restore(MAIN_DB, from, None::<fn(rusqlite::backup::Progress)>)?;
+    // Only now: the backup being restored may itself be the oldest automatic one.
+    prune(&backups_dir(db), KEEP_AUTOMATIC);
     let restored: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if restored != schema {
         return Err(StoreError::Corrupt(format!("after restoring {} the database reports schema {restored}, not {schema}", from.display())));
@@ -215,6 +221,23 @@ mod tests {
 
         let e = check(&dir.path().join("missing.db")).unwrap_err().to_string();
         assert!(e.contains("missing.db") && e.contains("not found"), "{e}");
+    }
+
+    #[test]
+    fn restoring_the_oldest_automatic_backup_works_although_the_restore_adds_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("malipo.db");
+        drop(Store::open(&db).unwrap());
+        let conn = Connection::open(&db).unwrap();
+        let oldest = automatic(&conn, &db, "schema-2").unwrap();
+        for _ in 1..KEEP_AUTOMATIC {
+            std::thread::sleep(std::time::Duration::from_millis(2)); // names are stamped to the millisecond
+            automatic(&conn, &db, "schema-3").unwrap();
+        }
+        drop(conn);
+        restore(&db, &oldest).unwrap();
+        assert_eq!(std::fs::read_dir(backups_dir(&db)).unwrap().count(), KEEP_AUTOMATIC);
+        assert!(!oldest.exists(), "pruned once it was restored");
     }
 
     #[test]
