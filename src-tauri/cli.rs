@@ -98,6 +98,13 @@ pub enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Copy the database to a backup file (default: a new file in `backups/` next to the database).
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        to: Option<PathBuf>,
+    },
+    /// Replace the database with a backup, after backing up the current one. Close Malipo first.
+    Restore { file: PathBuf },
 }
 
 /// An error for the person at the terminal: a message and an exit code.
@@ -152,6 +159,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Report { from, to, json, csv } => report_cmd(config, from, to, json, csv),
         Command::Understand { batch, text } => understand_cmd(&config, batch, text),
         Command::RequestPayment { invoice, amount, phone, no_wait } => request_payment(config, &invoice, amount, phone, no_wait),
+        Command::Backup { to } => backup_cmd(&config, to.as_deref()),
+        Command::Restore { file } => restore_cmd(&config, &file),
     }
 }
 
@@ -461,4 +470,21 @@ fn truncate(s: &str, n: usize) -> String {
     } else {
         s.chars().take(n - 1).chain(std::iter::once('…')).collect()
     }
+}
+
+/// `malipo backup [--to FILE]`: a consistent copy, safe to take while Malipo runs.
+fn backup_cmd(config: &Config, to: Option<&std::path::Path>) -> Result<(), CliError> {
+    let copy = crate::store::backup::manual(&config.database, to)?;
+    println!("Backed up {} to {}", config.database.display(), copy.display());
+    Ok(())
+}
+
+/// `malipo restore FILE`: refused while the window or `malipo serve` has the database open.
+fn restore_cmd(config: &Config, file: &std::path::Path) -> Result<(), CliError> {
+    let restored = crate::store::backup::restore(&config.database, file)?;
+    if let Some(previous) = &restored.previous {
+        println!("Backed up the current database to {}", previous.display());
+    }
+    println!("Restored {} from {} (schema {}).", config.database.display(), file.display(), restored.schema);
+    Ok(())
 }

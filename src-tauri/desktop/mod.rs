@@ -5,6 +5,7 @@ mod collections;
 mod commands;
 mod settings;
 mod tray;
+pub mod updates;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -124,7 +125,9 @@ pub fn run() {
             settings::save_secret,
             settings::remove_secret,
             settings::test_connection,
-            settings::restart_app
+            settings::restart_app,
+            updates::check_for_updates,
+            updates::install_update
         ])
         .run(tauri::generate_context!())
         .expect("error while running the Malipo window");

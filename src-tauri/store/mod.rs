@@ -2,6 +2,7 @@
 //! a single owner makes "claim a row" races impossible); readers use their own connections and never
 //! block it. Numbered migrations are embedded in the binary and applied in one transaction at open.
 
+pub mod backup;
 pub mod customers;
 pub mod invoices;
 pub mod settings;
@@ -44,6 +45,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database task failed: {0}")]
     Task(String),
+    #[error("could not write the backup {to}: {reason}")]
+    Backup { to: PathBuf, reason: String },
+    #[error("{path} is not a Malipo database: {reason}")]
+    NotMalipo { path: PathBuf, reason: String },
+    #[error("database {path} is in use: close the Malipo window and stop `malipo serve`, then try again")]
+    InUse { path: PathBuf },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -162,7 +169,14 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     if found == known {
         return Ok(());
     }
+    if found > 0 {
+        // An existing database about to change shape: keep a copy from before, so an update can be undone.
+        let copy = backup::automatic(conn, path, &format!("schema-{known}"))?;
+        tracing::info!(backup = %copy.display(), from = found, to = known, "database backed up before migrating");
+    }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+    // Another process may have migrated while this one waited for the lock.
+    let found: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
         tx.execute_batch(sql).map_err(|source| StoreError::Migration { version: *version, source })?;
         tx.pragma_update(None, "user_version", version).map_err(|source| StoreError::Migration { version: *version, source })?;
@@ -225,6 +239,41 @@ mod tests {
         assert_eq!(version, schema_version());
         assert_eq!(mode, "wal");
         assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn an_existing_database_is_backed_up_before_it_is_migrated_and_a_new_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("malipo.db");
+        // A database as an older Malipo left it: the first three migrations, with a row in it.
+        let old = Connection::open(&path).unwrap();
+        for (v, sql) in &MIGRATIONS[..3] {
+            old.execute_batch(sql).unwrap();
+            old.pragma_update(None, "user_version", v).unwrap();
+        }
+        old.execute("INSERT INTO settings (key, value, updated_at) VALUES ('merchant', 'Mama Wanjiku', 'x')", []).unwrap();
+        drop(old);
+
+        let store = Store::open(&path).unwrap();
+        let version: u32 = store.read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?)).unwrap();
+        assert_eq!(version, schema_version());
+        let backups: Vec<_> = std::fs::read_dir(backup::backups_dir(&path)).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(backups.len(), 1, "{backups:?}");
+        assert!(backups[0].to_str().unwrap().ends_with(&format!("-before-schema-{}.db", schema_version())), "{backups:?}");
+        // The backup is the database as it was: old schema, same data.
+        let copy = Connection::open(&backups[0]).unwrap();
+        let (v, merchant): (u32, String) = (
+            copy.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap(),
+            copy.query_row("SELECT value FROM settings WHERE key = 'merchant'", [], |r| r.get(0)).unwrap(),
+        );
+        assert_eq!((v, merchant.as_str()), (3, "Mama Wanjiku"));
+
+        // Opening an up-to-date database, or creating a new one, takes no backup.
+        drop(store);
+        Store::open(&path).unwrap();
+        Store::open(&dir.path().join("fresh/malipo.db")).unwrap();
+        assert_eq!(std::fs::read_dir(backup::backups_dir(&path)).unwrap().count(), 1);
+        assert!(!dir.path().join("fresh/backups").exists());
     }
 
     #[test]
