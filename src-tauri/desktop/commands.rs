@@ -456,3 +456,14 @@ pub async fn test_inbound(state: State<'_, AppState>) -> Result<serde_json::Valu
         Err(e) => step(false, Some(format!("{url} could not be reached: {e}"))),
     })
 }
+
+/// "Back up now" in Settings: a copy of the database in its `backups/` folder; returns the file.
+/// The installers ship the window only, so this is the merchant's way to a backup without the CLI.
+#[tauri::command]
+pub async fn backup_now(state: State<'_, AppState>) -> Result<String, ApiError> {
+    let db = engine(&state)?.config.database.clone();
+    let path = tauri::async_runtime::spawn_blocking(move || crate::store::backup::manual(&db, None))
+        .await
+        .map_err(|e| ApiError { code: "internal", message: e.to_string() })??;
+    Ok(path.display().to_string())
+}

@@ -113,6 +113,7 @@ pub fn run() {
             commands::import_commit,
             commands::inbound_status,
             commands::test_inbound,
+            commands::backup_now,
             collections::reminder_policy,
             collections::save_reminder_policy,
             collections::reminder_preview,

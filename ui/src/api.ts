@@ -555,6 +555,8 @@ export const settingsApi = {
   inboundStatus: () => invoke<InboundView>("inbound_status"),
   /** A round trip through the relay (or this computer's public address), step by step. */
   testInbound: () => invoke<InboundTest>("test_inbound"),
+  /** Copies the database into its backups folder; returns the file's path. */
+  backupNow: () => invoke<string>("backup_now"),
   checkForUpdates: () => invoke<UpdateInfo>("check_for_updates"),
   installUpdate: () => invoke<void>("install_update"),
 };

@@ -176,3 +176,13 @@ describe("Inbound", () => {
     expect(screen.getByText(/Inbound does not work yet/)).toBeTruthy();
   });
 });
+
+describe("Backup", () => {
+  it("backs up on request and says where the copy is", async () => {
+    const calls = backend({ backup_now: () => "/home/amina/.local/share/malipo/backups/2026-12-04T20-50-00-manual.db" });
+    render(<Settings />);
+    fireEvent.click(await screen.findByText("Back up now"));
+    await waitFor(() => expect(screen.getByText(/Saved to \/home\/amina\/.local\/share\/malipo\/backups/)).toBeTruthy());
+    expect(calls.filter((c) => c.cmd === "backup_now").length).toBe(1);
+  });
+});

@@ -151,6 +151,37 @@ function Secrets(props: { names: SecretName[]; statuses: SecretStatus[] | undefi
   );
 }
 
+/** A copy of everything (invoices, payments, chats) the merchant can keep elsewhere. */
+function Backup() {
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState<{ ok: boolean; text: string }>();
+  const run = async () => {
+    setBusy(true);
+    setResult(undefined);
+    try {
+      setResult({ ok: true, text: `Saved to ${await settingsApi.backupNow()}. Copy it to a flash disk or cloud storage to keep it safe.` });
+    } catch (e) {
+      setResult({ ok: false, text: `Could not back up: ${errorMessage(e)}` });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="card">
+      <h2>Backup</h2>
+      <p class="sub">Malipo also keeps a copy before every update. To go back to a backup, see "Backups and updates" in the README.</p>
+      <button type="button" class="secondary" disabled={busy} onClick={() => void run()}>
+        {busy ? "Backing up…" : "Back up now"}
+      </button>
+      {result && (
+        <p class={result.ok ? "sub" : "field-error"} role={result.ok ? "status" : "alert"}>
+          {result.text}
+        </p>
+      )}
+    </div>
+  );
+}
+
 function Updates() {
   const [state, setState] = useState<"idle" | "checking" | "installing">("idle");
   const [info, setInfo] = useState<UpdateInfo>();
@@ -455,6 +486,7 @@ export function Settings() {
       {view.data && (
         <SettingsForm view={view.data} statuses={secrets.data} onSecretsChanged={secretsChanged} onSaved={() => (setRestartNeeded(true), view.reload())} />
       )}
+      <Backup />
       <Updates />
     </section>
   );
