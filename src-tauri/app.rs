@@ -68,6 +68,12 @@ impl App {
     pub async fn start(engine: Engine, local_url: &str) -> Result<App, StartError> {
         let now = engine.clock.now();
         let config = engine.config.clone();
+        if config.daraja.environment != DarajaEnvironment::Simulator {
+            let closed = engine.store.write_async(move |tx| crate::import::sample::close_for_live(tx, now)).await?;
+            if closed > 0 {
+                tracing::info!(count = closed, "sample invoices cancelled: Malipo runs with real M-Pesa details now");
+            }
+        }
         let relay_key = match config.inbound.mode {
             InboundMode::Relay => engine.secrets.get(SecretName::RelayKey)?,
             InboundMode::Direct => None,

@@ -467,3 +467,18 @@ pub async fn backup_now(state: State<'_, AppState>) -> Result<String, ApiError> 
         .map_err(|e| ApiError { code: "internal", message: e.to_string() })??;
     Ok(path.display().to_string())
 }
+
+/// "Try it with sample invoices": only in simulator mode, where no real money or chat can be touched.
+#[tauri::command]
+pub async fn load_sample_invoices(state: State<'_, AppState>) -> Result<crate::import::ImportReport, ApiError> {
+    let engine = engine(&state)?;
+    if engine.config.daraja.environment != crate::config::DarajaEnvironment::Simulator {
+        return Err(ApiError { code: "not_simulator", message: "sample invoices are only for simulator mode; import your own invoices instead".into() });
+    }
+    let (store, now, tz) = (engine.store.clone(), engine.clock.now(), engine.config.timezone);
+    let today = now.with_timezone(&tz).date_naive();
+    tauri::async_runtime::spawn_blocking(move || crate::import::sample::load(&store, today, now))
+        .await
+        .map_err(|e| ApiError { code: "internal", message: e.to_string() })?
+        .map_err(ApiError::from)
+}

@@ -114,6 +114,7 @@ pub fn run() {
             commands::inbound_status,
             commands::test_inbound,
             commands::backup_now,
+            commands::load_sample_invoices,
             collections::reminder_policy,
             collections::save_reminder_policy,
             collections::reminder_preview,

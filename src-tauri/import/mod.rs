@@ -14,6 +14,7 @@
 pub mod fields;
 mod manual;
 pub mod read;
+pub mod sample;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -324,6 +324,8 @@ export const api = {
   /** Checks a file; nothing is saved until `importCommit`. */
   importPreview: (name: string, bytes: Uint8Array, mapping: Mapping) =>
     invoke<ImportPreview>("import_preview", { name, bytes: Array.from(bytes), mapping }),
+  /** Three made-up invoices to try the simulator with; refused (`not_simulator`) with real M-Pesa details. */
+  loadSampleInvoices: () => invoke<ImportReport>("load_sample_invoices"),
   /** Errors: `has_errors` (all-or-nothing with bad rows), `no_preview`. */
   importCommit: (mode: CommitMode) => invoke<ImportReport>("import_commit", { mode }),
   onImportProgress: (handler: (p: { done: number; total: number }) => void): Promise<UnlistenFn> =>

@@ -1,10 +1,12 @@
 import type { ComponentChildren } from "preact";
+import { useState } from "preact/hooks";
+import { api, errorMessage } from "./api";
 
 export function Empty(props: { title: string; children?: ComponentChildren }) {
   return (
     <div class="empty" role="status">
       <h3>{props.title}</h3>
-      {props.children && <p>{props.children}</p>}
+      {props.children && <div class="empty-body">{props.children}</div>}
     </div>
   );
 }
@@ -26,6 +28,36 @@ export function Loading(props: { what: string }) {
   return (
     <div class="loading" role="progressbar" aria-label={`Loading ${props.what}`}>
       <span class="spinner" /> Loading {props.what}…
+    </div>
+  );
+}
+
+/** Simulator mode only: three made-up invoices so a new merchant can try a payment before importing. */
+export function TrySamples(props: { onLoaded: () => void }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const load = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await api.loadSampleInvoices();
+      props.onLoaded();
+    } catch (e) {
+      setError(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="try-samples">
+      <button type="button" class="primary" disabled={busy} onClick={() => void load()}>
+        {busy ? "Adding…" : "Try it with 3 sample invoices"}
+      </button>
+      {error && (
+        <div class="field-error" role="alert">
+          {error}
+        </div>
+      )}
     </div>
   );
 }

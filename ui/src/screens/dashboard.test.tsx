@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { Dashboard, monthLabel } from "./dashboard";
-import type { AttentionItem, DashboardView } from "../api";
+import type { AppInfo, AttentionItem, DashboardView } from "../api";
 
 afterEach(() => {
   cleanup();
@@ -80,5 +80,32 @@ describe("Dashboard", () => {
 
   it("names months the merchant's way", () => {
     expect(monthLabel("2026-12")).toBe("Dec 2026");
+  });
+});
+
+describe("First launch", () => {
+  it("offers sample invoices in simulator mode and opens the Simulator once they are added", async () => {
+    let loaded = false;
+    mockIPC((cmd) => {
+      if (cmd === "dashboard") return view({ collected_today: 0, payments_today: 0, collected_this_month: 0, owed: 0, open_invoices: 0 });
+      if (cmd === "load_sample_invoices") {
+        loaded = true;
+        return { created: 3, updated: 0, unchanged: 0, skipped: 0, warnings: [], saved: true };
+      }
+      return null;
+    });
+    const went: string[] = [];
+    const info = { daraja_environment: "simulator" } as AppInfo;
+    render(<Dashboard info={info} go={(id) => went.push(id)} />);
+    fireEvent.click(await screen.findByText("Try it with 3 sample invoices"));
+    await waitFor(() => expect(went).toEqual(["simulator"]));
+    expect(loaded).toBe(true);
+  });
+
+  it("does not offer made-up invoices with real M-Pesa details", async () => {
+    mockIPC((cmd) => (cmd === "dashboard" ? view({ collected_this_month: 0, owed: 0, open_invoices: 0 }) : null));
+    render(<Dashboard info={{ daraja_environment: "production" } as AppInfo} go={() => undefined} />);
+    await screen.findByText("No invoices yet");
+    expect(screen.queryByText("Try it with 3 sample invoices")).toBeNull();
   });
 });

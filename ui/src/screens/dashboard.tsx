@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { api, errorMessage, type AppInfo, type AttentionItem, type DashboardView } from "../api";
 import type { ScreenId } from "../app";
 import { ChartView, chartColors } from "../chart";
-import { Empty, ErrorBox, Loading } from "../components";
+import { Empty, ErrorBox, Loading, TrySamples } from "../components";
 import { kes, when } from "../format";
 import { useLive } from "../load";
 
@@ -178,6 +178,13 @@ export function Dashboard(props: { info: AppInfo | undefined; go: (id: ScreenId)
                 Invoices
               </button>{" "}
               screen to start collecting.
+              {props.info?.daraja_environment === "simulator" && (
+                <>
+                  {" "}
+                  Or see a payment happen first, with made-up customers and pretend money:
+                  <TrySamples onLoaded={() => props.go("simulator")} />
+                </>
+              )}
             </Empty>
           ) : (
             <div class="chart-grid">

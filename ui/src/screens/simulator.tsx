@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, errorMessage, type SimAnswer, type SimCustomer, type SimMessage, type SimPrompt } from "../api";
 import type { ScreenId } from "../app";
-import { Empty, ErrorBox, Loading } from "../components";
+import { Empty, ErrorBox, Loading, TrySamples } from "../components";
 import { kes, when } from "../format";
 import { useLive } from "../load";
 
@@ -334,6 +334,7 @@ export function Simulator(props: { merchantName?: string | null; onNavigate?: (i
               Go to Invoices
             </button>
           )}
+          <TrySamples onLoaded={() => void sim.refresh()} />
         </Empty>
       )}
       {data && data.enabled && customer && (
