@@ -1,6 +1,6 @@
 import type { ComponentChildren } from "preact";
-import { useState } from "preact/hooks";
-import { api, errorMessage } from "./api";
+import { api } from "./api";
+import { useAction } from "./load";
 
 export function Empty(props: { title: string; children?: ComponentChildren }) {
   return (
@@ -34,20 +34,8 @@ export function Loading(props: { what: string }) {
 
 /** Simulator mode only: three made-up invoices so a new merchant can try a payment before importing. */
 export function TrySamples(props: { onLoaded: () => void }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string>();
-  const load = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api.loadSampleInvoices();
-      props.onLoaded();
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, run } = useAction();
+  const load = () => run(async () => (await api.loadSampleInvoices(), props.onLoaded()));
   return (
     <div class="try-samples">
       <button type="button" class="primary" disabled={busy} onClick={() => void load()}>

@@ -127,3 +127,21 @@ export function useLive<T>(fetcher: () => Promise<T>, key: string | number, ever
 
   return { data: state.data, error: state.error, loading: state.loading, refresh };
 }
+
+/** A button's action: `busy` while it runs, `error` (in words) if it failed. */
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const run = async (action: () => Promise<unknown>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await action();
+    } catch (e) {
+      setError(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, run };
+}

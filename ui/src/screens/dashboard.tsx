@@ -1,10 +1,9 @@
-import { useState } from "preact/hooks";
-import { api, errorMessage, type AppInfo, type AttentionItem, type DashboardView } from "../api";
+import { api, type AppInfo, type AttentionItem, type DashboardView } from "../api";
 import type { ScreenId } from "../app";
 import { ChartView, chartColors } from "../chart";
 import { Empty, ErrorBox, Loading, TrySamples } from "../components";
 import { kes, when } from "../format";
-import { useLive } from "../load";
+import { useAction, useLive } from "../load";
 
 const monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
@@ -63,20 +62,8 @@ function FunnelChart(props: { funnel: DashboardView["funnel"] }) {
 /** One thing waiting on the merchant, with the action that settles it. */
 function AttentionRow(props: { item: AttentionItem; go: (id: ScreenId) => void; done: () => void }) {
   const { item } = props;
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string>();
-  const act = async (f: () => Promise<void>) => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await f();
-      props.done();
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, run } = useAction();
+  const act = (f: () => Promise<void>) => run(async () => (await f(), props.done()));
   const about = [item.customer_name, item.invoice_number].filter(Boolean).join(" · ");
   return (
     <li class={`attention attention-${item.kind}`} data-kind={item.kind}>

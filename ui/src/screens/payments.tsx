@@ -1,8 +1,8 @@
 import { useState } from "preact/hooks";
-import { api, errorMessage, type AttentionItem, type Attempt, type Invoice, type PaymentEvent } from "../api";
+import { api, type AttentionItem, type Attempt, type Invoice, type PaymentEvent } from "../api";
 import { Empty, ErrorBox, Loading } from "../components";
 import { attemptLabel, kes, sourceLabel, when } from "../format";
-import { useLoad, useReloadOnPayments } from "../load";
+import { useAction, useLoad, useReloadOnPayments } from "../load";
 
 function Timeline(props: { attempt: Attempt }) {
   const events = useLoad<PaymentEvent[]>(() => api.paymentTimeline(props.attempt.id));
@@ -23,21 +23,8 @@ function Timeline(props: { attempt: Attempt }) {
 /** A paybill/till payment no invoice matched: the merchant picks the invoice it pays. */
 function MatchRow(props: { item: AttentionItem; invoices: Invoice[]; onMatched: () => void }) {
   const [invoiceId, setInvoiceId] = useState<number>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string>();
-  const match = async () => {
-    if (invoiceId === undefined) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api.matchPayment(props.item.id, invoiceId);
-      props.onMatched();
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, run } = useAction();
+  const match = () => invoiceId !== undefined && run(async () => (await api.matchPayment(props.item.id, invoiceId), props.onMatched()));
   return (
     <li class="attention attention-unmatched_payment">
       <div>
