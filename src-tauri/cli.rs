@@ -281,7 +281,7 @@ fn list_invoices(config: Config, json: bool) -> Result<(), CliError> {
         writeln!(out, "No invoices yet. Import some with `malipo import FILE`.")?;
         return Ok(());
     }
-    writeln!(out, "{:<14} {:<24} {:>14} {:>14} {:<10} {}", "NUMBER", "CUSTOMER", "AMOUNT", "BALANCE", "DUE", "STATUS")?;
+    writeln!(out, "{:<14} {:<24} {:>14} {:>14} {:<10} STATUS", "NUMBER", "CUSTOMER", "AMOUNT", "BALANCE", "DUE")?;
     for i in rows {
         writeln!(
             out,

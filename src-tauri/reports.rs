@@ -148,7 +148,7 @@ pub fn report(conn: &Connection, from: NaiveDate, to: NaiveDate, tz: chrono_tz::
     let average_days_to_pay = (!days.is_empty()).then(|| one(days.iter().sum::<f64>() / days.len() as f64));
     let median_days_to_pay = (!days.is_empty()).then(|| {
         let m = days.len() / 2;
-        one(if days.len() % 2 == 0 { (days[m - 1] + days[m]) / 2.0 } else { days[m] })
+        one(if days.len().is_multiple_of(2) { (days[m - 1] + days[m]) / 2.0 } else { days[m] })
     });
 
     // Aging at the period's end, from today's balances of invoices issued by then.

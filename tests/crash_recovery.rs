@@ -18,7 +18,7 @@ const PHONE: &str = "254712345678";
 
 /// These tests give `malipo` a fixed port picked by `free_port`; run one at a time so no other test's
 /// process can take that port between the pick and the bind (a callback would then go astray).
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `malipo` pointed at the test's simulator as if it were Safaricom's sandbox.
 fn malipo(dir: &std::path::Path, sim: &SimulatorHandle, port: u16) -> Command {
@@ -63,7 +63,7 @@ fn kill9(child: &mut Child) {
 /// Kills the paying process once its attempt reaches `kill_in`, restarts the engine as `malipo serve`,
 /// delivers the held callback and checks the invoice was credited exactly once.
 async fn killed_mid_payment_then_resolved_once(push: PushPlan, kill_in: State) {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     common::seed(dir.path());
     let sim = DarajaSimulator::start(SimulatorConfig::sandbox_defaults(clock::system())).await.unwrap();
@@ -105,7 +105,7 @@ async fn killed_while_the_push_was_in_flight_it_is_never_resent_and_credits_once
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_with_a_public_url_registers_its_c2b_urls_and_credits_a_paybill_payment_once() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     common::seed(dir.path());
     let sim = DarajaSimulator::start(SimulatorConfig::sandbox_defaults(clock::system())).await.unwrap();

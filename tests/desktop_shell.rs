@@ -130,4 +130,5 @@ fn the_desktop_window_opens_on_the_app_shell_with_real_data() {
     let log = std::fs::read_to_string(&notifications).unwrap_or_default();
     assert!(log.contains("Notify") && log.contains("Payment received") && log.contains("INV-1042"), "notifications: {log}");
     let _ = daemon.kill();
+    let _ = daemon.wait();
 }
