@@ -186,6 +186,8 @@ fn offer(c: &mut Conversation, f: &Facts, invoice: &OpenInvoice, amount: i64, ou
             return;
         }
     }
+    // A new confirmation replaces an earlier "Try again": only the latest offer can be consented to.
+    c.retry = None;
     c.seq += 1;
     let o = Offer {
         id: c.seq,
@@ -278,7 +280,8 @@ fn tap(c: &mut Conversation, f: &Facts, id: &str, out: &mut Vec<Action>) {
                 (Stage::Confirming { offer }, "CONFIRM") if offer.id == n => accept(c, f, offer.clone(), out),
                 (Stage::Confirming { offer }, "CONFIRM2") if offer.id == n && offer.first_given => accept(c, f, offer.clone(), out),
                 (Stage::Paying { .. }, _) => send(out, v.already_in_progress()),
-                (_, "RETRY") if c.retry.as_ref().is_some_and(|o| o.id == n) => {
+                // A "Try again" button is good for as long as a confirmation: later, the amount may be stale.
+                (_, "RETRY") if c.retry.as_ref().is_some_and(|o| o.id == n && f.now <= o.expires_at) => {
                     // "Try again" is consent to the same invoice and amount, re-checked against the ledger.
                     let o = c.retry.take().unwrap();
                     let fresh = Offer { expires_at: f.now + Duration::minutes(f.rules.confirmation_timeout_minutes as i64), first_given: o.needs_second, ..o };
@@ -520,7 +523,7 @@ fn payment_result(
     let Some(o) = offer else { return };
     c.stage = Stage::Idle;
     c.seq += 1;
-    let retry = Offer { id: c.seq, ..o.clone() };
+    let retry = Offer { id: c.seq, expires_at: f.now + Duration::minutes(f.rules.confirmation_timeout_minutes as i64), ..o.clone() };
     let retry_id = format!("RETRY:{}", retry.id);
     c.retry = Some(retry);
     let reply = match (state, code) {

@@ -206,6 +206,25 @@ fn stk_timeout_says_check_your_phone_with_a_retry_button() {
 }
 
 #[test]
+fn a_try_again_tapped_too_late_or_after_a_newer_offer_never_charges() {
+    let mut f = facts(vec![inv(7, "INV-1042", 2500)]);
+    let (c, key) = paying(&f);
+    let (c, a) = decide(c, result(&key, AttemptState::Failed, Some(1037)), &f);
+    let retry = last_reply(&a).buttons.iter().find(|b| b.title == "Try again").expect("retry").id.clone();
+    // Past the confirmation time the amount may be stale: the customer is asked again instead.
+    let mut late = f.clone();
+    late.now += Duration::minutes(16);
+    let (_, a) = decide(c.clone(), tap(&retry), &late);
+    assert!(payments(&a).is_empty(), "a stale Try again charges nothing");
+    assert!(replies(&a).iter().any(|r| r.buttons.iter().any(|b| b.id.starts_with("CONFIRM"))), "it re-confirms");
+    // A newer offer replaces the old button, even while both are fresh.
+    f.now += Duration::minutes(1);
+    let (c, _) = decide(c, tap("INV:7"), &f);
+    let (_, a) = decide(c, tap(&retry), &f);
+    assert!(payments(&a).is_empty(), "only the latest offer can be consented to");
+}
+
+#[test]
 fn insufficient_balance_offers_a_smaller_amount_or_a_date() {
     let f = facts(vec![inv(7, "INV-1042", 2500)]);
     let (c, key) = paying(&f);
@@ -414,7 +433,7 @@ fn any_input() -> impl Strategy<Value = Input> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
 
     /// No push without an explicit, unexpired confirmation of that exact invoice, amount and phone;
     /// never above the balance; never two in flight; text never sets an amount that was not confirmed.
@@ -450,7 +469,7 @@ proptest! {
                 // That exact offer had been shown and was still open (or was a retry of one the customer had confirmed).
                 let shown = match (&before.stage, &before.retry) {
                     (Stage::Confirming { offer }, _) => offer.invoice_id == *invoice_id && offer.amount == *amount && f.now <= offer.expires_at,
-                    (_, Some(retry)) => retry.invoice_id == *invoice_id && retry.amount == *amount,
+                    (_, Some(retry)) => retry.invoice_id == *invoice_id && retry.amount == *amount && f.now <= retry.expires_at,
                     _ => false,
                 };
                 prop_assert!(shown, "pushed {:?} without a matching open offer; before: {:?}", pushes, before);
