@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use rusqlite::{params, Connection, Transaction};
 use serde::Serialize;
 
-use crate::domain::Msisdn;
+use crate::domain::{kes_text as kes, Msisdn};
 use crate::reports::{self, day_end, Funnel};
 use crate::store::{self, ts, Result, StoreError};
 
@@ -276,10 +276,6 @@ pub fn resolve_attention(tx: &Transaction, id: i64, now: DateTime<Utc>) -> Resul
     store::audit(tx, now, "merchant", "attention_resolved", &id.to_string(), "")
 }
 
-/// 12500 → "KES 12,500".
-fn kes(n: i64) -> String {
-    crate::domain::Kes::new(n).map(|k| k.to_string()).unwrap_or_else(|_| format!("KES {n}"))
-}
 
 #[cfg(test)]
 mod tests;

@@ -228,8 +228,13 @@ impl std::iter::Sum for Kes {
 /// `KES 12,500` — how Kenyans write money.
 impl fmt::Display for Kes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KES {}", group_thousands(self.0))
+        f.write_str(&kes_text(self.0))
     }
+}
+
+/// Whole shillings as people read them, 12500 → "KES 12,500", for any amount (a credit, a total).
+pub fn kes_text(n: i64) -> String {
+    format!("KES {}", group_thousands(n))
 }
 
 impl fmt::Debug for Kes {

@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use crate::domain::Kes;
+use crate::domain::kes_text as kes;
 use crate::store::{invoices, Result};
 
 /// How much of the customer's chat the timeline shows.
@@ -18,10 +18,6 @@ pub struct TimelineEntry {
     pub kind: &'static str,
     pub title: String,
     pub detail: String,
-}
-
-fn kes(n: i64) -> String {
-    Kes::new(n).map(|k| k.to_string()).unwrap_or_else(|_| format!("KES {n}"))
 }
 
 pub fn invoice_timeline(conn: &Connection, invoice_id: i64) -> Result<Vec<TimelineEntry>> {

@@ -4,7 +4,6 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::group_thousands;
 use crate::understand::Language;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,9 +28,7 @@ pub struct Reply {
     pub list: Option<(String, Vec<ListRow>)>,
 }
 
-pub fn kes(n: i64) -> String {
-    format!("KES {}", group_thousands(n))
-}
+pub use crate::domain::kes_text as kes;
 
 pub fn date(d: NaiveDate, lang: Language) -> String {
     const EN: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];

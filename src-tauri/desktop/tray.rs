@@ -53,8 +53,7 @@ pub fn refresh(handle: &AppHandle) {
         let Ok((amount, count)) = engine.store.read_async(move |c| crate::dashboard::today(c, now, tz)).await else {
             return;
         };
-        let total = crate::domain::Kes::new(amount).map(|k| k.to_string()).unwrap_or_default();
-        let text = format!("Today: {total} ({count} payment{})", if count == 1 { "" } else { "s" });
+        let text = format!("Today: {} ({count} payment{})", crate::domain::kes_text(amount), if count == 1 { "" } else { "s" });
         let _ = item.set_text(&text);
         if let Some(tray) = handle.tray_by_id("main") {
             let _ = tray.set_tooltip(Some(format!("Malipo — {text}")));

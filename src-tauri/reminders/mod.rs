@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use rusqlite::{params, Connection, Transaction};
 use serde::Serialize;
 
-use crate::domain::{group_thousands, Msisdn};
+use crate::domain::{kes_text as kes, Msisdn};
 use crate::store::{self, settings, ts, Result, StoreError};
 use crate::whatsapp::graph::ReplyButton;
 use crate::whatsapp::outbox::{self, Outgoing};
@@ -180,10 +180,6 @@ pub fn preview(conn: &Connection, now: DateTime<Utc>, tz: Tz, days: u32) -> Resu
         }
     }
     Ok(planned)
-}
-
-fn kes(n: i64) -> String {
-    format!("KES {}", group_thousands(n))
 }
 
 /// The reminder: free-form with buttons inside the 24-hour window, the approved template outside it.

@@ -414,14 +414,6 @@ export interface Aging {
   days_over_90: number;
 }
 
-export interface Funnel {
-  reminded: number;
-  replied: number;
-  confirmed: number;
-  pushed: number;
-  paid: number;
-}
-
 /** The collection report for a period (see README "Reports"). Percentages are 0–100. */
 export interface Report {
   from: string;
